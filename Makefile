@@ -1,0 +1,45 @@
+# Zhufu — one CPU machine, no cluster: `make run` runs the loop, `make test` runs the tests.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# pip via its own script, never `python -m pip`: `-m` puts the repo root on sys.path, where
+# the operator/ folder would shadow the standard library's operator module.
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-all lint images clean
+
+install: $(STAMP)
+
+# CPU torch first (from local disk), then everything else pinned by constraints.txt so pip
+# can never swap in a CUDA build. qwen-agent is installed without dependencies: we only read
+# the Qwen2.5 BPE ranks file (qwen.tiktoken) it carries.
+$(STAMP): pyproject.toml setup.py constraints.txt scripts/install_tools.py
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e '.[train,operator,dev]'
+	$(PIP) install -q --no-deps qwen-agent==0.0.34
+	$(PY) scripts/install_tools.py $(VENV)
+	touch $(STAMP)
+
+run: install
+	$(VENV)/bin/zhufu run
+
+test: install
+	$(VENV)/bin/pytest
+
+test-all: install
+	$(VENV)/bin/pytest -m "slow or not slow"
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+# Needs a Docker engine (none on the development machines): builds both images.
+IMAGE_REPO ?= ghcr.io/zhufu-dev
+IMAGE_TAG ?= 0.1.0
+images:
+	docker build -f images/trainer/Dockerfile -t $(IMAGE_REPO)/zhufu-trainer:$(IMAGE_TAG) .
+	docker build -f images/operator/Dockerfile -t $(IMAGE_REPO)/zhufu-operator:$(IMAGE_TAG) .
+
+clean:
+	rm -rf $(VENV) .zhufu .pytest_cache

@@ -1,0 +1,1 @@
+"""The Kopf operator: CurationJob, JudgeTraining and GRPORun become Jobs. Never imports torch."""

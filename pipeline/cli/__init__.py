@@ -1,0 +1,26 @@
+"""The ``zhufu`` command: one sub-command per stage, each a thin wrapper over library code.
+
+Sub-command modules stay light (no torch at import); heavy imports happen inside commands.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="zhufu",
+    help="Zhufu (祝福): RLAIF for Chinese greetings — curation, judges, reward models, GRPO.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Each area registers its commands here (one line each).
+from zhufu.pipeline.cli import evaluate, judge  # noqa: E402
+
+app.add_typer(judge.app, name="judge")
+app.add_typer(evaluate.app, name="eval")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,252 @@
+"""One pydantic model per stage: the CLI, the pod command and the CRD schemas all read these.
+
+No torch here (the operator imports this module). Every model forbids unknown fields, so a
+typo is an error that names the field. Load with :func:`load_config`, which reads YAML and
+applies ``key.sub=value`` overrides from the command line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+#: The embedded default: ``tiny`` means "the offline tiny Qwen2 built by zhufu.pipeline.models".
+TINY = "tiny"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LLMConfig(Strict):
+    """Which chat backend the agents and the LLM judge talk to."""
+
+    backend: Literal["offline", "openai", "transformers"] = Field(
+        "offline",
+        description="offline = the deterministic principle analyser; openai = any "
+        "OpenAI-compatible chat endpoint (vLLM, SGLang, hosted); transformers = in-process.",
+    )
+    model: str = Field("", description="Model name (openai) or local path (transformers).")
+    base_url: str | None = Field(None, description="e.g. http://vllm:8000/v1 (openai backend).")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Env var holding the API key.")
+    api_key_file: str | None = Field(None, description="Mounted secret file with the API key.")
+    concurrency: int = Field(16, ge=1, le=1024, description="Calls in flight at most.")
+    timeout_s: float = Field(60.0, gt=0, description="Per-call timeout in seconds.")
+    max_retries: int = Field(4, ge=0, le=20, description="Retries on 429/5xx/timeouts.")
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(512, ge=1, le=32768)
+    cache_dir: str | None = Field(None, description="On-disk response cache (None = off).")
+    json_mode: bool = Field(False, description="Send response_format=json_object when a "
+                            "request wants JSON (openai; many servers reject it).")
+    batch_size: int = Field(8, ge=1, le=1024, description="Requests generated together "
+                            "(transformers backend).")
+
+    @model_validator(mode="after")
+    def _needs_model(self) -> LLMConfig:
+        if self.backend == "openai" and not (self.model and self.base_url):
+            raise ValueError("backend 'openai' needs both 'model' and 'base_url'")
+        if self.backend == "transformers" and not self.model:
+            raise ValueError("backend 'transformers' needs 'model' (a local path)")
+        return self
+
+
+class LoRAConfig(Strict):
+    r: int = Field(16, ge=1, le=512)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
+
+
+class StageConfig(Strict):
+    """Fields every stage shares."""
+
+    experiment: str = Field("zhufu", min_length=1, description="MLflow experiment name.")
+    output_dir: str = Field(".zhufu/outputs", description="Local folder or s3:// prefix.")
+    seed: int = Field(0, ge=0)
+
+
+class SFTConfig(StageConfig):
+    base_model: str = Field(TINY, description="'tiny', a local path or a models:/ URI.")
+    data: str | None = Field(None, description="Alpaca JSON (path or s3://); None = starter set.")
+    max_steps: int = Field(-1, ge=-1, description="-1 = run num_epochs.")
+    num_epochs: float = Field(1.0, gt=0)
+    learning_rate: float = Field(2e-5, gt=0)
+    batch_size: int = Field(8, ge=1)
+    max_length: int = Field(256, ge=16)
+    lora: LoRAConfig | None = None
+    register_as: str = "zhufu-policy"
+    alias: str = "sft"
+
+
+class RetrievalConfig(Strict):
+    kind: Literal["bm25", "dense", "none"] = "bm25"
+    top_k: int = Field(3, ge=1, le=50)
+    model: str | None = Field(None, description="sentence-transformers path (dense only).")
+
+
+class DebateConfig(Strict):
+    enabled: bool = True
+    rounds: int = Field(1, ge=1, le=5)
+
+
+class CurateConfig(StageConfig):
+    queries: str | None = Field(None, description="Query txt / prompt parquet; None = starter.")
+    max_queries: int | None = Field(None, ge=1)
+    policy: str | None = Field(None, description="Policy to sample candidates from.")
+    samples_per_query: int = Field(4, ge=1, le=64)
+    responses: str | None = Field(None, description="Given candidates (labelled JSONL).")
+    exemplars: str | None = Field(None, description="Good greetings; None = starter set.")
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    debate: DebateConfig = Field(default_factory=DebateConfig)
+    judge: bool = True
+    reflect: bool = True
+    dev_labels: str | None = Field(None, description="Labelled JSONL to measure agreement.")
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+
+
+class RewardModelConfig(StageConfig):
+    data: str | None = Field(None, description="ShareGPT preference JSON; None = curated.")
+    base_model: str = TINY
+    eval_fraction: float = Field(0.1, gt=0, lt=1)
+    num_epochs: float = Field(1.0, gt=0)
+    max_steps: int = Field(-1, ge=-1)
+    learning_rate: float = Field(5e-5, gt=0)
+    batch_size: int = Field(16, ge=1)
+    max_length: int = Field(192, ge=16)
+    lora: LoRAConfig | None = None
+    register_as: str = "zhufu-reward"
+
+
+class JudgeTrainConfig(StageConfig):
+    queries: str | None = Field(None, description="Queries for adversarial rounds.")
+    labelled: str | None = Field(None, description="Labelled JSONL or pairs; None = starter.")
+    dev: str | None = Field(None, description="Held-out labelled data; None = split.")
+    rounds: int = Field(5, ge=0, le=100)
+    batch_size: int = Field(32, ge=1)
+    max_rules: int = Field(10, ge=1, le=100)
+    reflector: bool = True
+    binary: bool = True
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    register_as: str = "zhufu-judge"
+
+
+RewardName = Literal["judge", "rm", "format", "length", "repetition"]
+
+
+class RewardSpec(Strict):
+    name: RewardName
+    weight: float = Field(1.0, ge=0)
+    model: str | None = Field(None, description="judge / rm: path or models:/ URI.")
+
+
+class GRPOConfig(StageConfig):
+    policy: str = Field("models:/zhufu-policy@sft", description="Path or models:/ URI.")
+    prompts: str | None = Field(None, description="verl parquet / query txt; None = starter.")
+    rewards: list[RewardSpec] = Field(
+        default_factory=lambda: [RewardSpec(name="judge"), RewardSpec(name="format", weight=0.5)],
+        min_length=1,
+    )
+    preset: Literal["tiny", "paper"] | None = None
+    num_generations: int = Field(4, ge=2)
+    batch_size: int = Field(8, ge=1)
+    learning_rate: float = Field(1e-5, gt=0)
+    beta: float = Field(0.001, ge=0, description="KL coefficient.")
+    max_prompt_length: int = Field(256, ge=8)
+    max_completion_length: int = Field(64, ge=8)
+    max_steps: int = Field(20, ge=1)
+    save_steps: int = Field(10, ge=1)
+    checkpoint_dir: str | None = Field(None, description="Local dir or s3:// prefix.")
+    resume: Literal["auto", "never"] = "auto"
+    lora: LoRAConfig | None = None
+    deepspeed: Literal["none", "zero2", "zero3"] = "none"
+    vllm: Literal["none", "colocate", "server"] = "none"
+    vllm_server_url: str | None = None
+    register_as: str = "zhufu-policy"
+    alias: str = "grpo"
+
+    @model_validator(mode="after")
+    def _check(self) -> GRPOConfig:
+        if sum(r.weight for r in self.rewards) <= 0:
+            raise ValueError("rewards: weights sum to 0; at least one reward needs weight > 0")
+        if self.batch_size % self.num_generations:
+            raise ValueError("batch_size must be a multiple of num_generations")
+        if self.vllm == "server" and not self.vllm_server_url:
+            raise ValueError("vllm 'server' needs vllm_server_url")
+        return self
+
+
+class EvalConfig(StageConfig):
+    a: str = Field("models:/zhufu-policy@sft", description="Baseline policy.")
+    b: str = Field("models:/zhufu-policy@grpo", description="Candidate policy.")
+    prompts: str | None = None
+    max_prompts: int = Field(64, ge=1)
+    judge: str | None = Field(None, description="Judge spec; None = the default judge.")
+    reward_model: str | None = None
+    bootstrap: int = Field(1000, ge=0)
+
+
+STAGES: dict[str, type[StageConfig]] = {
+    "sft": SFTConfig,
+    "curate": CurateConfig,
+    "train-rm": RewardModelConfig,
+    "judge-train": JudgeTrainConfig,
+    "grpo": GRPOConfig,
+    "eval": EvalConfig,
+}
+
+C = TypeVar("C", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A config that does not validate; the message names each bad field and why."""
+
+
+def format_validation_error(err: ValidationError, source: str = "config") -> str:
+    lines = [f"{source}: {err.error_count()} invalid field(s)"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(root)"
+        lines.append(f"  {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply ``a.b.c=value`` to nested dicts; the value is parsed as YAML (``3``, ``[1]``)."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {assignment!r}: expected KEY=VALUE, e.g. llm.concurrency=32")
+    *parents, leaf = key.strip().split(".")
+    node = data
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {assignment!r}: {part!r} is not a section")
+        node = child
+    node[leaf] = yaml.safe_load(raw)
+
+
+def load_config(cls: type[C], path: str | Path | None = None, overrides: list[str] = ()) -> C:
+    """Read YAML (optional), apply overrides, validate; raise :class:`ConfigError` naming fields."""
+    data: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise ConfigError(f"{path}: no such config file") from e
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from e
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of fields")
+        data = loaded or {}
+    for assignment in overrides:
+        apply_override(data, assignment)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, source)) from e

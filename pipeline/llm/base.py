@@ -1,0 +1,160 @@
+"""The one async chat interface every agent and the judge use.
+
+A :class:`ChatRequest` carries the chat ``messages`` an LLM reads and, beside them, the same
+request in structured form (``task``): the offline principle analyser answers from ``task``,
+LLM backends answer from ``messages``, and both reply in the output contract the prompt
+states, so every agent runs the same code path with or without an LLM.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Message = dict[str, str]
+
+
+class LLMError(RuntimeError):
+    """A call that failed for good (after the retries its backend allows).
+
+    ``kind`` names the failure for the counters (``HTTP429``, ``TimeoutError``, ...); when it
+    is not given, the class name of the cause (or of the error itself) is used.
+    """
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        self._kind = kind
+
+    @property
+    def kind(self) -> str:
+        return self._kind or type(self.__cause__ or self).__name__
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat call. ``None`` sampling fields mean "the backend's configured default".
+
+    ``seed`` tells apart requests that are otherwise identical (several samples of the same
+    prompt): it is part of the cache key and is sent to servers that accept it.
+    """
+
+    messages: list[Message]
+    task: dict[str, Any] | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    json_output: bool = False
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatResponse:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    cached: bool = False
+
+
+@dataclass
+class CallStats:
+    """Counters a backend keeps; logged to MLflow by the stages.
+
+    A cache hit counts as a call and a hit, but adds no tokens or seconds: the counters say
+    what was actually spent.
+    """
+
+    calls: int = 0
+    failures: int = 0
+    retries: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def record(self, response: ChatResponse) -> None:
+        self.calls += 1
+        if response.cached:
+            self.cache_hits += 1
+            return
+        self.prompt_tokens += response.prompt_tokens
+        self.completion_tokens += response.completion_tokens
+        self.seconds += response.latency_s
+
+    def record_failure(self, kind: str) -> None:
+        self.calls += 1
+        self.failures += 1
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def as_metrics(self, prefix: str = "llm_") -> dict[str, float]:
+        flat = {k: v for k, v in asdict(self).items() if k != "errors"}
+        metrics = {f"{prefix}{k}": float(v) for k, v in flat.items()}
+        metrics.update({f"{prefix}error_{k}": float(v) for k, v in self.errors.items()})
+        return metrics
+
+
+class ChatBackend(abc.ABC):
+    """Subclasses implement :meth:`_chat`; callers use :meth:`chat` and :meth:`chat_many`.
+
+    At most ``concurrency`` calls run :meth:`_chat` at once. The semaphore belongs to the
+    event loop that first used it and is rebuilt when a later ``asyncio.run`` brings a new one.
+    """
+
+    name: str = "backend"
+
+    def __init__(self, concurrency: int = 16) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        self.concurrency = concurrency
+        self.stats = CallStats()
+        self._semaphore: asyncio.Semaphore | None = None
+        self._semaphore_loop: asyncio.AbstractEventLoop | None = None
+
+    @abc.abstractmethod
+    async def _chat(self, request: ChatRequest) -> ChatResponse:
+        """Answer one request or raise :class:`LLMError`."""
+
+    def identity(self) -> dict[str, Any]:
+        """What decides this backend's answers besides the request (for cache keys)."""
+        return {"backend": self.name}
+
+    def _loop_semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._semaphore_loop is not loop:
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+            self._semaphore_loop = loop
+        return self._semaphore
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        async with self._loop_semaphore():
+            try:
+                response = await self._chat(request)
+            except LLMError as e:
+                self.stats.record_failure(e.kind)
+                raise
+        self.stats.record(response)
+        return response
+
+    async def chat_many(self, requests: Sequence[ChatRequest]) -> list[ChatResponse | LLMError]:
+        """All requests, at most ``concurrency`` in flight; a failure is returned, not raised."""
+
+        async def one(request: ChatRequest) -> ChatResponse | LLMError:
+            try:
+                return await self.chat(request)
+            except LLMError as e:
+                return e
+
+        return list(await asyncio.gather(*(one(r) for r in requests)))
+
+    async def aclose(self) -> None:
+        """Release connections; backends that hold none need not override."""
+        return None
+
+    async def __aenter__(self) -> ChatBackend:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,135 @@
+"""Shared fixtures: the paper's data (read from ../shared, never copied in) and real servers.
+
+Servers start on 127.0.0.1 in their own process group and are stopped by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO.parent / "shared" / "data" / "greetings").resolve()
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The paper's released files; tests that need them skip (saying why) where absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"paper data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server for {url} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def start_server(cmd: list[str], log: Path, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> subprocess.Popen:
+    """Start ``cmd`` in a new session (its own process group) with output to ``log``."""
+    handle = log.open("wb")
+    return subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                            start_new_session=True)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop the whole process group by PID (mlflow server forks uvicorn and workers)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=10)
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+    env: dict[str, str]
+
+    def client(self):  # noqa: ANN201 - boto3 client type is dynamic
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 API (moto_server) on 127.0.0.1; the env dict points boto3 clients at it."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    proc = start_server([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], log)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{endpoint}/moto-api/", 30, proc)
+        env = {"AWS_ENDPOINT_URL": endpoint, "MLFLOW_S3_ENDPOINT_URL": endpoint,
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1"}
+        yield S3Server(endpoint, env)
+    finally:
+        stop_server(proc)
+
+
+@dataclass
+class MLflowServer:
+    uri: str
+    bucket: str
+    s3: S3Server
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[MLflowServer]:
+    """``mlflow server`` with a sqlite store, artifacts proxied to a bucket on moto_server.
+
+    Only the server holds AWS settings; clients talk to it over HTTP.
+    """
+    if shutil.which("mlflow", path=str(BIN)) is None:
+        pytest.skip("mlflow not installed")
+    bucket = "zhufu-mlflow"
+    s3_server.client().create_bucket(Bucket=bucket)
+    work = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    env = {**os.environ, **s3_server.env}
+    cmd = [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{work}/mlflow.db",
+           "--artifacts-destination", f"s3://{bucket}/artifacts", "--serve-artifacts",
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    proc = start_server(cmd, work / "mlflow.log", env=env, cwd=work)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{uri}/health", 90, proc)
+        yield MLflowServer(uri, bucket, s3_server)
+    finally:
+        stop_server(proc)

@@ -1,0 +1,74 @@
+"""Stage configs: YAML + overrides load; bad configs name the field and the reason."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zhufu.pipeline.config import (
+    STAGES,
+    ConfigError,
+    CurateConfig,
+    GRPOConfig,
+    LLMConfig,
+    apply_override,
+    load_config,
+)
+
+
+def test_every_stage_has_defaults_that_validate() -> None:
+    for name, cls in STAGES.items():
+        assert cls.model_validate({}).experiment == "zhufu", name
+
+
+def test_yaml_and_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("llm:\n  concurrency: 8\nretrieval:\n  top_k: 5\n", encoding="utf-8")
+    cfg = load_config(CurateConfig, path, ["llm.concurrency=32", "debate.enabled=false"])
+    assert cfg.llm.concurrency == 32
+    assert cfg.retrieval.top_k == 5
+    assert cfg.debate.enabled is False
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "reason"),
+    [
+        (["llm.concurrency=0"], "llm.concurrency", "greater than or equal to 1"),
+        (["retrieval.kind=sparse"], "retrieval.kind", "'bm25', 'dense' or 'none'"),
+        (["samples_per_query=many"], "samples_per_query", "valid integer"),
+        (["temprature=0.1"], "temprature", "Extra inputs are not permitted"),
+        (["llm.backend=openai"], "llm", "needs both 'model' and 'base_url'"),
+    ],
+)
+def test_bad_config_names_field_and_reason(overrides: list[str], field: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(CurateConfig, None, overrides)
+    assert field in str(err.value)
+    assert reason in str(err.value)
+
+
+def test_grpo_rejects_zero_weights_and_unknown_reward() -> None:
+    with pytest.raises(ConfigError, match="weights sum to 0"):
+        load_config(GRPOConfig, None, ["rewards=[{name: judge, weight: 0}]"])
+    with pytest.raises(ConfigError, match=r"rewards\.0\.name"):
+        load_config(GRPOConfig, None, ["rewards=[{name: bleu}]"])
+
+
+def test_config_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(LLMConfig, tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_config(LLMConfig, bad)
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        apply_override({}, "no-equals-sign")
+
+
+def test_configs_never_import_torch() -> None:
+    """Checked in a fresh process: the operator imports these models and must stay torch-free."""
+    code = "import zhufu.pipeline.config, sys; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-P", "-c", code], check=True)
