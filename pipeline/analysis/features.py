@@ -1,0 +1,234 @@
+"""Feature extraction: one greeting against its query → named numbers plus the evidence.
+
+Every feature is a plain number (a count, a 0/1 flag or a ratio) with the words that fired
+it, so a verdict can always say *why*. Scoring (weights, thresholds) lives in
+:mod:`zhufu.pipeline.analysis.weights`; nothing here is tuned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from zhufu.pipeline.analysis.lexicon import Lexicon, load_lexicon
+from zhufu.pipeline.analysis.query import QueryIntent, cn_number, parse_query
+from zhufu.pipeline.analysis.text import (
+    LATIN_WORD,
+    SENTENCE_END,
+    char_length,
+    char_ngrams,
+    clauses,
+    emojis,
+    han_count,
+    is_dictionary_idiom,
+    normalise,
+    tokens,
+)
+
+#: Greetings longer than this are cut before analysis (bounded work per call).
+MAX_CHARS = 2000
+LIST_LINE = re.compile(r"(?m)^\s*(\d+[.、)）]|[-*•·]\s|[（(]\d+[)）]|[一二三四五六七八九十][、.])")
+MARKDOWN = re.compile(r"\*\*|^#{1,6}\s|```|__", re.M)
+REPEAT_PUNCT = re.compile(r"[！!]{2,}|[？?]{2,}|。{2,}|，{2,}|[~～]{3,}")
+ASCII_PUNCT_IN_HAN = re.compile(r"[\u4e00-\u9fff][,;:?]|[,;:?][\u4e00-\u9fff]")
+TRUNCATED_END = ("，", ",", "、", "：", ":", "；", "的", "和", "与", "及", "在", "把", "被", "让",
+                 "愿", "祝", "是", "像", "如", "给", "为", "从", "着", "而", "但", "也", "都",
+                 "就", "能", "会", "更", "很", "最", "要", "将", "得", "地", "向", "对", "于", "以")
+META_ECHO = ("祝福语", "祝福词", "短句", "文案", "金句", "句子", "成语运用", "字数")
+PARALLEL = re.compile(r"(愿你|愿您|祝你|祝您|如|像|是|有|每一)[^，。！？]{1,12}[，；、]\s*\1")
+GREETING_VERBS = ("祝", "愿", "恭喜", "恭贺", "贺", "快乐", "生日", "幸福", "平安", "吉祥")
+PRONOUN_YOU = re.compile(r"你(?!们)")
+AGE_IN_TEXT = re.compile(r"([0-9]{1,3}|[一二三四五六七八九十百]{1,4})\s*(岁|周岁|大寿|寿|周年|载)")
+
+
+@dataclass
+class Features:
+    """Named feature values (floats) and, per feature, the text that fired it."""
+
+    intent: QueryIntent
+    response: str
+    length: int
+    values: dict[str, float] = field(default_factory=dict)
+    evidence: dict[str, list[str]] = field(default_factory=dict)
+
+    def set(self, name: str, value: float, evidence: list[str] | None = None) -> None:
+        self.values[name] = float(value)
+        if evidence:
+            self.evidence[name] = list(dict.fromkeys(evidence))[:6]
+
+
+def _hits(text: str, words: tuple[str, ...]) -> list[str]:
+    return [w for w in words if w and w in text]
+
+
+def _negated(text: str, start: int, negations: tuple[str, ...]) -> bool:
+    before = text[max(0, start - 3) : start]
+    return any(before.endswith(n) or n in before for n in negations)
+
+
+def _taboo_hits(text: str, words: tuple[str, ...], lex: Lexicon) -> list[str]:
+    found = []
+    for w in words:
+        for m in re.finditer(re.escape(w), text):
+            if not _negated(text, m.start(), lex.lists["negations"]):
+                found.append(w)
+                break
+    return found
+
+
+def _format_features(f: Features, raw: str, lex: Lexicon) -> None:
+    text = f.response
+    pre = [m.group(0) for p in lex.patterns["preamble_patterns"] if (m := p.search(text))]
+    f.set("preamble", float(bool(pre)), pre)
+    f.set("meta", len(meta := _hits(text, lex.lists["meta_phrases"])), meta)
+    lines = [ln for ln in raw.splitlines() if ln.strip()]
+    list_lines = LIST_LINE.findall(raw)
+    alt = _hits(text, lex.lists["alternative_markers"])
+    several = len(list_lines) >= 2 or len(alt) > 0 or (len(lines) >= 3 and all(
+        any(v in ln for v in GREETING_VERBS) for ln in lines))
+    f.set("several_greetings", float(several), [ln[:20] for ln in lines[:3]] if several else [])
+    f.set("markdown", float(bool(MARKDOWN.search(raw))))
+    inj = [m.group(0) for p in lex.patterns["injection_patterns"] if (m := p.search(text))]
+    f.set("injection", float(len(inj)), inj)
+    promo = _hits(text, lex.lists["promo"]) + [
+        m.group(0) for p in lex.patterns["promo_patterns"] if (m := p.search(text))]
+    f.set("promo", float(len(promo)), promo)
+    em = emojis(text)
+    f.set("emoji", float(len(em)), em)
+    f.set("emoji_spam", float(len(em) >= 4 or (len(em) >= 2 and len(em) * 8 > f.length)), em)
+    latin = LATIN_WORD.findall(text)
+    f.set("latin_ratio", min(1.0, sum(map(len, latin)) / max(1, f.length)), latin)
+    bad_punct = REPEAT_PUNCT.findall(text) + ASCII_PUNCT_IN_HAN.findall(text)
+    f.set("punct_issues", float(len(bad_punct)), bad_punct)
+    stripped = text.rstrip("".join(set(em)) + " \u200d\ufe0f")
+    opens = text.count("“") + text.count("「") + text.count("（") + text.count("(")
+    closes = text.count("”") + text.count("」") + text.count("）") + text.count(")")
+    trunc = bool(stripped) and (stripped.endswith(TRUNCATED_END) or opens != closes or (
+        f.length > 24 and stripped[-1] not in SENTENCE_END + "”」）)"))
+    f.set("truncated", float(trunc), [stripped[-6:]] if trunc else [])
+    f.set("no_terminal_punct", float(bool(stripped) and stripped[-1] not in SENTENCE_END))
+
+
+def _fit_features(f: Features, lex: Lexicon) -> None:
+    text, intent = f.response, f.intent
+    own = [w for k in intent.occasions for w in lex.occasions[k].greeting if w in text]
+    own_names = [w for k in intent.occasions for w in lex.occasions[k].names if w in text]
+    allowed = set(intent.occasions)
+    for k in intent.occasions:
+        allowed.update(lex.occasions[k].compatible)
+    foreign = [w for k, o in lex.occasions.items() if k not in allowed for w in o.names
+               if w in text and not any(w in own_w for own_w in own_names)]
+    f.set("occasion_named", float(bool(own)), own)
+    conflict = 0.0
+    if intent.occasions and foreign:
+        conflict = 0.5 if own_names else 1.0
+    f.set("wrong_occasion", conflict, foreign)
+    taboo_words = list(lex.universal_taboo)
+    for k in intent.occasions:
+        taboo_words += lex.occasions[k].taboo
+    f.set("taboo", len(t := _taboo_hits(text, tuple(taboo_words), lex)), t)
+    recs = [lex.recipients[k] for k in intent.recipients[:1]]
+    addr = [w for r in recs for w in r.address if w in text]
+    addr += [w for w in intent.recipient_words if w in text]
+    f.set("recipient_named", float(bool(addr)), addr)
+    mism = [w for r in recs for w in r.mismatch if w in text and not any(w in a for a in addr)]
+    f.set("recipient_mismatch", float(len(mism)), mism)
+    you = len(PRONOUN_YOU.findall(text))
+    nin = text.count("您")
+    reg = intent.register
+    f.set("honorific_slip", float(reg == "high" and you > 0 and nin == 0), ["你"] if you else [])
+    f.set("honorific_used", float(reg in ("high", "warm") and nin > 0), ["您"] if nin else [])
+    f.set("too_formal", float(reg == "familiar" and nin > 0 and you == 0), ["您"] if nin else [])
+    # Specificity: the query's details (ages, recipient, occasion names) come back.
+    ages = [cn_number(g) for g, _ in AGE_IN_TEXT.findall(text)]
+    echo = [str(n) for n in intent.numbers if n in ages]
+    echo += own_names + addr
+    f.set("specific", float(min(3, len(set(echo)))), echo)
+    meta_echo = [w for w in META_ECHO if w in text and w not in intent.query[:0]]
+    f.set("meta_echo", float(len(meta_echo)), meta_echo)
+
+
+def _craft_features(f: Features, lex: Lexicon) -> None:
+    text = f.response
+    han = max(1, han_count(text))
+    sim = [m.group(0) for p in lex.patterns["simile_patterns"] for m in p.finditer(text)]
+    f.set("simile", float(min(4, len(sim))), sim)
+    img = _hits(text, lex.lists["imagery"])
+    f.set("imagery", float(min(5, len(img))), img)
+    toks = tokens(text)
+    cliche_set = set(lex.lists["cliches"])
+    idioms = [w for w in toks if is_dictionary_idiom(w) and w not in cliche_set]
+    f.set("idioms", float(min(4, len(idioms))), idioms)
+    cl = _hits(text, lex.lists["cliches"])
+    cliche_chars = sum(len(c) for c in cl)
+    f.set("cliches", float(min(5, len(cl))), cl)
+    f.set("cliche_ratio", min(1.0, cliche_chars / han), cl)
+    tf = _hits(text, lex.lists["template_frames"])
+    f.set("template_frames", float(len(tf)), tf)
+    emo = _hits(text, lex.lists["emotion"])
+    f.set("emotion", float(min(4, len(emo))), emo)
+    opener = [w for w in lex.lists["address_openers"] if text.startswith(w)]
+    f.set("address_opener", float(bool(opener) or f.values.get("recipient_named", 0) > 0
+                                  and any(text.startswith(a) for a in
+                                          f.evidence.get("recipient_named", []))), opener)
+    fp = re.findall(r"我们|我", text)
+    f.set("first_person", float(min(2, len(fp))), fp)
+    facets = [k for k, words in lex.wish_facets.items() if any(w in text for w in words)]
+    f.set("wish_facets", float(min(5, len(facets))), facets)
+    cls = clauses(text)
+    f.set("clauses", float(min(8, len(cls))))
+    counts = Counter(cls)
+    dup = [c for c, n in counts.items() if n > 1 and len(c) >= 2]
+    grams = char_ngrams(text, 3)
+    gram_counts = Counter(grams)
+    repeated = sum(n - 1 for g, n in gram_counts.items() if n > 1)
+    rep_ratio = repeated / max(1, len(grams))
+    f.set("repetition", min(1.0, rep_ratio + 0.5 * len(dup)), dup or
+          [g for g, n in gram_counts.most_common(3) if n > 1])
+    words = [w for w in toks if han_count(w)]
+    f.set("lexical_diversity", len(set(words)) / max(1, len(words)))
+    par = [m.group(0)[:8] for m in PARALLEL.finditer(text)]
+    f.set("parallelism", float(min(2, len(par))), par)
+    f.set("exclaims", float(min(3, text.count("！") + text.count("!"))))
+
+
+def _length_features(f: Features) -> None:
+    n, intent = f.length, f.intent
+    if intent.length == "exact" and intent.exact_chars:
+        target = intent.exact_chars
+        han = han_count(f.response)
+        fit = 1.0 if han == target else max(0.0, 1 - abs(han - target) / max(2, target))
+        lo, hi = target, target
+    else:
+        lo, hi = {"short": (8, 60), "idiom": (4, 60), "long": (40, 400)}.get(
+            intent.length, (15, 160))
+        if n < lo:
+            fit = n / lo
+        elif n > hi:
+            fit = max(0.0, 1 - (n - hi) / hi)
+        else:
+            fit = 1.0
+    f.set("length_fit", fit, [f"{n} chars, asked {intent.length}"] if fit < 1 else [])
+    f.set("too_short", float(n < lo * 0.75))
+    f.set("too_long", float(n > hi * 1.5))
+    # Scaled length, kept as its own feature so its weight (and so length bias) is visible.
+    f.set("length_log", min(1.0, max(0.0, (n - 10) / 110)))
+
+
+def extract_features(query: str, response: str) -> Features:
+    """All features of ``response`` as an answer to ``query`` (inputs bounded to MAX_CHARS)."""
+    lex = load_lexicon()
+    raw = response[:MAX_CHARS]
+    text = normalise(raw)
+    intent = parse_query(normalise(query[:MAX_CHARS]))
+    f = Features(intent=intent, response=text, length=char_length(text))
+    f.set("empty", float(han_count(text) == 0))
+    _format_features(f, raw, lex)
+    _fit_features(f, lex)
+    _craft_features(f, lex)
+    _length_features(f)
+    qinj = [m.group(0) for p in lex.patterns["injection_patterns"]
+            if (m := p.search(query[:MAX_CHARS]))]
+    f.set("query_injection", float(bool(qinj)), qinj)
+    return f

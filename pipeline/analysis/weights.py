@@ -1,0 +1,136 @@
+"""The analyser's "principles state": feature weights, thresholds, vetoes and phrase rules.
+
+Plain data, JSON round-trip. A dimension's score is ``base + Σ weight × feature`` clipped to
+1–5; the overall score is the weighted mean of the dimensions minus nothing else; the verdict
+is "good" when the overall reaches ``threshold`` and no veto feature reaches its limit.
+A later stage (the reflector of judge training) edits exactly these numbers and may add
+:class:`PhraseRule` entries — each one a readable pattern with a weight and a note.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+DIMENSIONS: tuple[str, ...] = (
+    "language_quality",
+    "creativity",
+    "emotional_resonance",
+    "cultural_appropriateness",
+    "content_richness",
+)
+
+
+@dataclass
+class PhraseRule:
+    """A readable rule: where ``pattern`` matches the greeting, add ``weight`` to ``dimension``.
+
+    ``veto`` makes a match force the verdict "bad". ``regex`` False means a plain substring.
+    """
+
+    pattern: str
+    dimension: str
+    weight: float
+    note: str = ""
+    regex: bool = False
+    veto: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dimension not in DIMENSIONS:
+            raise ValueError(f"rule {self.pattern!r}: unknown dimension {self.dimension!r}")
+        if self.regex:
+            try:
+                re.compile(self.pattern)
+            except re.error as e:
+                raise ValueError(f"rule {self.pattern!r}: bad regex: {e}") from e
+
+    def matches(self, text: str) -> bool:
+        return bool(re.search(self.pattern, text)) if self.regex else self.pattern in text
+
+
+def _default_weights() -> dict[str, dict[str, float]]:
+    return {
+        "language_quality": {
+            "lexical_diversity": 1.2, "repetition": -3.0, "punct_issues": -0.4,
+            "truncated": -1.5, "latin_ratio": -2.0, "markdown": -1.0, "no_terminal_punct": -0.3,
+            "empty": -3.0, "emoji": -0.15, "preamble": -1.0, "several_greetings": -1.0,
+            "meta": -0.5,
+        },
+        "creativity": {
+            "simile": 0.35, "imagery": 0.25, "parallelism": 0.3, "idioms": 0.15,
+            "cliche_ratio": -2.0, "template_frames": -0.4, "repetition": -1.5,
+        },
+        "emotional_resonance": {
+            "emotion": 0.3, "address_opener": 0.5, "first_person": 0.2, "recipient_named": 0.4,
+            "exclaims": 0.1, "too_formal": -0.3, "emoji_spam": -0.5,
+        },
+        "cultural_appropriateness": {
+            "wrong_occasion": -2.5, "taboo": -2.0, "honorific_slip": -0.8,
+            "honorific_used": 0.3, "recipient_mismatch": -1.0, "promo": -1.5,
+            "injection": -2.5, "emoji_spam": -0.8, "occasion_named": 0.3, "meta_echo": -0.5,
+            "idioms": 0.1,
+        },
+        "content_richness": {
+            "wish_facets": 0.3, "specific": 0.4, "imagery": 0.1, "clauses": 0.12,
+            "length_fit": 0.8, "length_log": 0.5, "cliche_ratio": -0.8, "too_short": -0.6,
+            "too_long": -0.6,
+        },
+    }
+
+
+@dataclass
+class JudgeWeights:
+    """Everything the feature judge's scores depend on, as editable numbers."""
+
+    base: dict[str, float] = field(default_factory=lambda: {
+        "language_quality": 2.6, "creativity": 2.4, "emotional_resonance": 2.6,
+        "cultural_appropriateness": 4.0, "content_richness": 2.0})
+    weights: dict[str, dict[str, float]] = field(default_factory=_default_weights)
+    dimension_weights: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(DIMENSIONS, 1.0))
+    threshold: float = 3.2
+    veto: dict[str, float] = field(default_factory=lambda: {
+        "wrong_occasion": 1.0, "taboo": 1.0, "promo": 1.0, "injection": 1.0, "preamble": 1.0,
+        "several_greetings": 1.0, "meta": 1.0, "truncated": 1.0, "empty": 1.0,
+        "emoji_spam": 1.0, "recipient_mismatch": 1.0})
+    rules: list[PhraseRule] = field(default_factory=list)
+    version: int = 1
+    notes: str = "hand-set defaults of judge v1"
+
+    def __post_init__(self) -> None:
+        self.rules = [r if isinstance(r, PhraseRule) else PhraseRule(**r) for r in self.rules]
+        for name in (*self.base, *self.weights, *self.dimension_weights):
+            if name not in DIMENSIONS:
+                raise ValueError(f"judge weights: unknown dimension {name!r}")
+        if sum(self.dimension_weights.values()) <= 0:
+            raise ValueError("judge weights: dimension_weights sum to 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JudgeWeights:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        unknown = set(data) - set(known)
+        if unknown:
+            raise ValueError(f"judge weights: unknown field(s) {sorted(unknown)}")
+        return cls(**known)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, sort_keys=True)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> JudgeWeights:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def fingerprint(self) -> str:
+        """Stable hash of the settings (used to cache analyses per weights)."""
+        import hashlib
+
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Evaluation: agreement metrics with length baselines (and, later, policy comparisons)."""
