@@ -1,0 +1,174 @@
+"""Calls per second through Zhufu's OpenAI-compatible backend against a 50 ms server.
+
+A local aiohttp server (a separate process) answers every chat completion after a fixed
+``asyncio.sleep(latency)``. For each concurrency level we send ``calls_per_slot × level``
+calls (after a warm-up) and compare the rate with the ideal, ``level / latency``. A bare
+aiohttp session (pre-encoded body, ``json.loads`` of the bytes, nothing else) runs the same
+load as a reference for the client's own overhead.
+
+    .venv/bin/python -P bench/llm_client.py [--levels 1,8,32,64] [--csv out.csv]
+
+Prints a Markdown table and, with ``--csv``, writes the same rows as CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROMPT = ("你是一位严格的中文祝福语评审。请从语言质量、创意、情感共鸣、文化适宜性"
+          "和内容丰富度五个维度为下面的祝福语打分（1–5 分），并给出理由，只输出 JSON。\n" * 4)
+ANSWER = json.dumps({
+    "id": "cmpl-bench", "object": "chat.completion", "model": "bench",
+    "choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant",
+        "content": json.dumps({"language": 4, "creativity": 3, "emotion": 4, "culture": 5,
+                               "richness": 3, "overall": 3.8, "verdict": 1,
+                               "reason": "贴合场合，用词得体，略显常规。"}, ensure_ascii=False)}}],
+    "usage": {"prompt_tokens": 240, "completion_tokens": 60, "total_tokens": 300},
+}, ensure_ascii=False).encode("utf-8")
+
+
+# -- server (separate process) -----------------------------------------------------------
+def serve(port: int, latency: float) -> None:
+    from aiohttp import web
+
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        await asyncio.sleep(latency)
+        return web.Response(body=ANSWER, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handle)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None,
+                backlog=1024)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bench server exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"bench server on port {port} did not start in {timeout:.0f}s")
+
+
+# -- clients -----------------------------------------------------------------------------
+async def run_zhufu(url: str, level: int, n: int) -> tuple[float, int]:
+    from zhufu.pipeline.llm import ChatRequest, LLMError
+    from zhufu.pipeline.llm.openai_compat import OpenAIBackend
+
+    llm = OpenAIBackend("bench", url, api_key_env=None, concurrency=level, timeout_s=30)
+    request = ChatRequest(messages=[{"role": "user", "content": PROMPT}], json_output=True)
+    try:
+        await llm.chat_many([request] * level)  # warm-up: open the connections
+        start = time.perf_counter()
+        results = await llm.chat_many([request] * n)
+        elapsed = time.perf_counter() - start
+    finally:
+        await llm.aclose()
+    return elapsed, sum(isinstance(r, LLMError) for r in results)
+
+
+async def run_bare(url: str, level: int, n: int) -> tuple[float, int]:
+    import aiohttp
+
+    body = json.dumps({"model": "bench", "messages": [{"role": "user", "content": PROMPT}],
+                       "temperature": 0.7, "max_tokens": 512}, ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json"}
+    endpoint = url.rstrip("/") + "/chat/completions"
+    errors = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=level)) as session:
+        semaphore = asyncio.Semaphore(level)
+
+        async def one() -> None:
+            nonlocal errors
+            async with semaphore:
+                try:
+                    async with session.post(endpoint, data=body, headers=headers) as resp:
+                        json.loads(await resp.read())["choices"][0]["message"]["content"]
+                except Exception:  # noqa: BLE001 - counted, reported
+                    errors += 1
+
+        await asyncio.gather(*(one() for _ in range(level)))
+        start = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(n)))
+        return time.perf_counter() - start, errors
+
+
+CLIENTS = {"zhufu": run_zhufu, "bare-aiohttp": run_bare}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="1,8,32,64")
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--calls-per-slot", type=int, default=20,
+                        help="calls per level = this × level (at least 40)")
+    parser.add_argument("--clients", default="zhufu,bare-aiohttp")
+    parser.add_argument("--csv", type=Path, default=None)
+    parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve is not None:
+        serve(args.serve, args.latency)
+        return 0
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-P", str(Path(__file__).resolve()),
+                               "--serve", str(port), "--latency", str(args.latency)],
+                              start_new_session=True)
+    rows = []
+    try:
+        wait_port(port, server)
+        url = f"http://127.0.0.1:{port}/v1"
+        for level in (int(x) for x in args.levels.split(",")):
+            n = max(40, args.calls_per_slot * level)
+            ideal = level / args.latency
+            for client in args.clients.split(","):
+                elapsed, errors = asyncio.run(CLIENTS[client](url, level, n))
+                rate = n / elapsed
+                rows.append({"client": client, "concurrency": level, "calls": n,
+                             "errors": errors, "seconds": round(elapsed, 3),
+                             "calls_per_s": round(rate, 1), "ideal_per_s": round(ideal, 1),
+                             "ratio": round(rate / ideal, 3)})
+                print(f"  {client:>12} c={level:<3} {rate:8.1f}/s  ratio {rate / ideal:.3f}",
+                      file=sys.stderr, flush=True)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=10)
+
+    print(f"\nlatency {args.latency * 1000:.0f} ms, {os.cpu_count()} CPUs\n")
+    print("| client | concurrency | calls | errors | calls/s | ideal/s | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['client']} | {r['concurrency']} | {r['calls']} | {r['errors']} | "
+              f"{r['calls_per_s']} | {r['ideal_per_s']} | {r['ratio']:.3f} |")
+    if args.csv:
+        with args.csv.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
