@@ -16,10 +16,23 @@ app = typer.Typer(
 )
 
 # Each area registers its commands here (one line each).
+from zhufu.pipeline.cli import data  # noqa: E402
+
+app.add_typer(data.app, name="data")
 from zhufu.pipeline.cli import evaluate, judge  # noqa: E402
 
 app.add_typer(judge.app, name="judge")
 app.add_typer(evaluate.app, name="eval")
+from zhufu.pipeline.cli import operator_cmd  # noqa: E402
+
+app.add_typer(operator_cmd.app, name="operator")
+
+from zhufu.pipeline.cli import grpo  # noqa: E402
+
+app.command("grpo")(grpo.grpo)
+from zhufu.pipeline.cli import curate  # noqa: E402
+
+app.command("curate")(curate.curate)
 
 
 def main() -> None:

@@ -1,0 +1,287 @@
+"""Pure functions that build the children of a Zhufu resource as plain dicts (no API calls).
+
+A resource ``NAME`` of kind K gets, in its namespace:
+
+- ConfigMap ``NAME-<stage>-config`` holding ``config.yaml`` (the validated stage config);
+- Job ``NAME-<stage>`` running ``zhufu <stage command> --config /etc/zhufu/config.yaml``
+  (``<stage>`` is ``curate``, ``judge`` or ``grpo``);
+- for ``nodes > 1`` a headless Service ``NAME-<stage>`` so pod 0 is reachable as the
+  torchrun rendezvous (``NAME-<stage>-0.NAME-<stage>``).
+
+The names are fixed, so creating them again after an operator restart answers 409 instead
+of making a duplicate. Secrets enter pods only as ``secretKeyRef`` env vars or mounted files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from zhufu.operator.settings import OperatorSettings
+from zhufu.operator.spec import Kind
+from zhufu.pipeline.results import RESULT_FILE_ENV
+
+CONFIG_DIR = "/etc/zhufu"
+CONFIG_PATH = f"{CONFIG_DIR}/config.yaml"
+LLM_KEY_DIR = "/var/run/secrets/zhufu/llm"
+LLM_KEY_FILE = f"{LLM_KEY_DIR}/api-key"
+WORK_DIR = "/workspace"
+CACHE_DIR = "/var/cache/zhufu"
+TERMINATION_LOG = "/dev/termination-log"
+RENDEZVOUS_PORT = 29500
+CONTAINER = "trainer"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+MANAGED_BY = "zhufu-operator"
+#: Job names are label values (≤ 63); Indexed Job pods add ``-<index>`` to their hostnames.
+MAX_JOB_NAME = 60
+
+
+@dataclass(frozen=True)
+class ChildNames:
+    job: str
+    config_map: str
+    service: str
+
+
+def child_names(kind: Kind, name: str) -> ChildNames:
+    """The fixed names of a resource's children (derived from the parent's name)."""
+    job = f"{name}-{kind.stage}"
+    return ChildNames(job=job, config_map=f"{job}-config", service=job)
+
+
+def labels(kind: Kind, name: str) -> dict[str, str]:
+    """Labels on every child; ``zhufu.dev/job`` finds a Job's pods."""
+    return {
+        "app.kubernetes.io/name": "zhufu",
+        "app.kubernetes.io/component": kind.stage,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "zhufu.dev/kind": kind.kind,
+        "zhufu.dev/owner": name,
+        "zhufu.dev/job": child_names(kind, name).job,
+    }
+
+
+def config_yaml(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=True, allow_unicode=True)
+
+
+def config_map(kind: Kind, name: str, namespace: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The ConfigMap holding the stage config (no secrets: only secret file paths)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": child_names(kind, name).config_map, "namespace": namespace,
+                     "labels": labels(kind, name)},
+        "data": {"config.yaml": config_yaml(config)},
+    }
+
+
+def headless_service(kind: Kind, name: str, namespace: str) -> dict[str, Any]:
+    """Headless Service giving the Indexed Job's pods DNS names (torchrun rendezvous)."""
+    names = child_names(kind, name)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": names.service, "namespace": namespace, "labels": labels(kind, name)},
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": {"zhufu.dev/job": names.job},
+            "ports": [{"name": "rendezvous", "port": RENDEZVOUS_PORT,
+                       "targetPort": RENDEZVOUS_PORT, "protocol": "TCP"}],
+        },
+    }
+
+
+def command(kind: Kind, name: str, nodes: int, gpus: int) -> list[str]:
+    """The container command: the stage CLI, wrapped in torchrun for several GPUs or nodes."""
+    stage = ["zhufu", *kind.cli, "--config", CONFIG_PATH]
+    if nodes > 1:
+        job = child_names(kind, name).job
+        return ["torchrun", f"--nnodes={nodes}", f"--nproc-per-node={max(gpus, 1)}",
+                "--node-rank=$(JOB_COMPLETION_INDEX)", f"--master-addr={job}-0.{job}",
+                f"--master-port={RENDEZVOUS_PORT}", "--no-python", *stage]
+    if gpus > 1:
+        return ["torchrun", "--standalone", f"--nproc-per-node={gpus}", "--no-python", *stage]
+    return stage
+
+
+def _secret_env(var: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def env(kind: Kind, name: str, namespace: str, workload: dict[str, Any],
+        settings: OperatorSettings, has_llm_config: bool) -> list[dict[str, Any]]:
+    """Container env: result file, MLflow/S3 endpoints, caches; secrets only by reference."""
+    out: list[dict[str, Any]] = [
+        {"name": RESULT_FILE_ENV, "value": TERMINATION_LOG},
+        {"name": "MLFLOW_TRACKING_URI", "value": settings.mlflow_uri},
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "XDG_CACHE_HOME", "value": CACHE_DIR},
+        {"name": "HF_HOME", "value": f"{CACHE_DIR}/huggingface"},
+        {"name": "TRITON_CACHE_DIR", "value": f"{CACHE_DIR}/triton"},
+        {"name": "MPLCONFIGDIR", "value": "/tmp/matplotlib"},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+        {"name": "ZHUFU_RESOURCE", "value": f"{kind.plural}/{namespace}/{name}"},
+    ]
+    if settings.s3_endpoint:
+        out += [{"name": "AWS_ENDPOINT_URL", "value": settings.s3_endpoint},
+                {"name": "MLFLOW_S3_ENDPOINT_URL", "value": settings.s3_endpoint}]
+    if settings.s3_secret:
+        out += [_secret_env(v, settings.s3_secret, v)
+                for v in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+    secret = workload.get("llmApiKeySecret")
+    if secret and not has_llm_config:
+        out.append(_secret_env("OPENAI_API_KEY", secret["name"], secret.get("key", "api-key")))
+    if workload.get("nodes", 1) > 1:
+        out.append({"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
+            "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}})
+    return out
+
+
+def _resources(workload: dict[str, Any], settings: OperatorSettings) -> dict[str, Any]:
+    res = workload.get("resources") or {}
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if res.get("cpu"):
+        requests["cpu"] = res["cpu"]
+    if res.get("memory"):
+        requests["memory"] = limits["memory"] = res["memory"]
+    if res.get("gpus"):
+        requests[settings.gpu_resource] = limits[settings.gpu_resource] = str(res["gpus"])
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def _volumes(workload: dict[str, Any], config_map_name: str, has_llm_config: bool
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    volumes: list[dict[str, Any]] = [
+        {"name": "config", "configMap": {"name": config_map_name}},
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "cache", "emptyDir": {}},
+        {"name": "workspace", "emptyDir": {}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "cache", "mountPath": CACHE_DIR},
+        {"name": "workspace", "mountPath": WORK_DIR},
+    ]
+    if (workload.get("resources") or {}).get("gpus"):
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    secret = workload.get("llmApiKeySecret")
+    if secret and has_llm_config:
+        volumes.append({"name": "llm-key", "secret": {
+            "secretName": secret["name"], "defaultMode": 0o440,
+            "items": [{"key": secret.get("key", "api-key"), "path": "api-key"}]}})
+        mounts.append({"name": "llm-key", "mountPath": LLM_KEY_DIR, "readOnly": True})
+    return volumes, mounts
+
+
+def container_security(settings: OperatorSettings) -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": settings.run_as_user,
+        "runAsGroup": settings.run_as_user,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def config_digest(config: dict[str, Any]) -> str:
+    return hashlib.sha256(config_yaml(config).encode()).hexdigest()[:16]
+
+
+def job(kind: Kind, name: str, namespace: str, workload: dict[str, Any], config: dict[str, Any],
+        settings: OperatorSettings, generation: int = 1) -> dict[str, Any]:
+    """The batch/v1 Job running the stage (Indexed with ``nodes > 1``)."""
+    names = child_names(kind, name)
+    nodes = int(workload.get("nodes", 1))
+    gpus = int((workload.get("resources") or {}).get("gpus", 0))
+    has_llm = "llm" in kind.config.model_fields
+    volumes, mounts = _volumes(workload, names.config_map, has_llm)
+    pod_labels = labels(kind, name)
+    job_labels = dict(pod_labels)
+    if workload.get("queue"):
+        job_labels[QUEUE_LABEL] = workload["queue"]
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": workload.get("image") or settings.trainer_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": command(kind, name, nodes, gpus),
+        "workingDir": WORK_DIR,
+        "env": env(kind, name, namespace, workload, settings, has_llm),
+        "resources": _resources(workload, settings),
+        "volumeMounts": mounts,
+        "securityContext": container_security(settings),
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if nodes > 1:
+        container["ports"] = [{"name": "rendezvous", "containerPort": RENDEZVOUS_PORT}]
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "serviceAccountName": settings.job_service_account,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": settings.run_as_user,
+            "runAsGroup": settings.run_as_user,
+            "fsGroup": settings.run_as_user,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if nodes > 1:
+        pod_spec["subdomain"] = names.service
+    for key in ("nodeSelector", "tolerations", "priorityClassName"):
+        if workload.get(key):
+            pod_spec[key] = workload[key]
+    spec: dict[str, Any] = {
+        "backoffLimit": int(workload.get("backoffLimit", 2)),
+        "completions": nodes,
+        "parallelism": nodes,
+        "completionMode": "Indexed" if nodes > 1 else "NonIndexed",
+        "suspend": bool(workload.get("suspend", False)),
+        # Pods disrupted by preemption, eviction or node drain do not count as failures.
+        "podFailurePolicy": {"rules": [{"action": "Ignore",
+                                        "onPodConditions": [{"type": "DisruptionTarget"}]}]},
+        "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
+    }
+    if workload.get("activeDeadlineSeconds"):
+        spec["activeDeadlineSeconds"] = int(workload["activeDeadlineSeconds"])
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": names.job,
+            "namespace": namespace,
+            "labels": job_labels,
+            "annotations": {"zhufu.dev/config-sha256": config_digest(config),
+                            "zhufu.dev/generation": str(generation)},
+        },
+        "spec": spec,
+    }
+
+
+def children(kind: Kind, name: str, namespace: str, workload: dict[str, Any],
+             config: dict[str, Any], settings: OperatorSettings, generation: int = 1
+             ) -> list[dict[str, Any]]:
+    """Every child in creation order: ConfigMap, [Service,] Job."""
+    out = [config_map(kind, name, namespace, config)]
+    if int(workload.get("nodes", 1)) > 1:
+        out.append(headless_service(kind, name, namespace))
+    out.append(job(kind, name, namespace, workload, config, settings, generation))
+    return out

@@ -1,0 +1,156 @@
+"""The custom resources' spec models: a stage's pipeline config plus the workload fields.
+
+Each spec is *inlined*: the stage config fields (``snake_case``, exactly as in the YAML given
+to ``zhufu curate --config``) sit at the top level of ``spec`` next to the workload fields
+(``camelCase``, as in Kubernetes objects). :func:`split_spec` separates the two again. The
+CRD schema is generated from these models (see :mod:`zhufu.operator.crds`), so there is one
+source for the CLI, the pod command and the API server's validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from zhufu.pipeline.config import CurateConfig, GRPOConfig, JudgeTrainConfig, StageConfig
+
+GROUP = "zhufu.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+#: A Kubernetes quantity such as ``500m``, ``4``, ``1.5``, ``32Gi``.
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+#: A DNS-1123 label (Kueue queue names, secret names, priority classes).
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: A DNS-1123 subdomain (resource names).
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+#: A dependency: a resource name in the same namespace, or a registry/storage URI.
+REF = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*|(models|runs):/.+|s3://.+)$"
+
+
+class K8sModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Resources(K8sModel):
+    """What one pod (one node) asks for."""
+
+    gpus: int = Field(0, ge=0, le=16, description="GPUs per pod, requested as nvidia.com/gpu.")
+    cpu: str | None = Field(None, pattern=QUANTITY, description="CPU request, e.g. '8', '500m'.")
+    memory: str | None = Field(None, pattern=QUANTITY,
+                               description="Memory request and limit, e.g. '32Gi'.")
+
+
+class Toleration(K8sModel):
+    """A pod toleration (same fields as in a Pod spec)."""
+
+    key: str | None = Field(None, max_length=316)
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = Field(None, max_length=63)
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    tolerationSeconds: int | None = Field(None, ge=0)
+
+
+class SecretKey(K8sModel):
+    """A key in a Secret of the resource's namespace; mounted as a read-only file."""
+
+    name: str = Field(..., pattern=DNS_SUBDOMAIN, max_length=253, description="Secret name.")
+    key: str = Field("api-key", pattern=r"^[-._a-zA-Z0-9]+$", max_length=253,
+                     description="Key inside the Secret.")
+
+
+class Workload(K8sModel):
+    """How the stage runs on the cluster (the rest of the spec is the stage config)."""
+
+    image: str | None = Field(None, min_length=1, max_length=512,
+                              description="Trainer image; default: the operator's setting.")
+    resources: Resources = Field(default_factory=Resources, description="Per-pod resources.")
+    nodes: int = Field(1, ge=1, le=64, description="Pods (nodes); >1 runs an Indexed Job "
+                       "with torchrun rendezvous on pod 0.")
+    nodeSelector: dict[str, str] | None = Field(None, description="Pod nodeSelector.")
+    tolerations: list[Toleration] | None = Field(None, max_length=32,
+                                                 description="Pod tolerations.")
+    priorityClassName: str | None = Field(None, pattern=DNS_SUBDOMAIN, max_length=253)
+    queue: str | None = Field(None, pattern=DNS_LABEL, max_length=63,
+                              description="Kueue LocalQueue (label kueue.x-k8s.io/queue-name).")
+    activeDeadlineSeconds: int | None = Field(None, ge=1, description="Job deadline in seconds.")
+    backoffLimit: int = Field(2, ge=0, le=100, description="Pod retries before the Job fails.")
+    suspend: bool = Field(False, description="Create the Job suspended (Kueue admits it).")
+    llmApiKeySecret: SecretKey | None = Field(
+        None, description="Secret with the LLM API key; mounted as a file, its path set as "
+        "llm.api_key_file in the config.")
+
+
+class Dependencies(K8sModel):
+    """GRPORun only: resources (same namespace) or URIs whose outputs feed the rewards."""
+
+    judgeRef: str | None = Field(
+        None, pattern=REF, max_length=253, description="A JudgeTraining name or a judge URI "
+        "(models:/…); fills rewards[name=judge].model.")
+    curationRef: str | None = Field(
+        None, pattern=REF, max_length=253, description="A CurationJob name or a reward model "
+        "URI; fills rewards[name=rm].model.")
+
+
+def _spec_model(name: str, bases: tuple[type[BaseModel], ...], doc: str) -> type[BaseModel]:
+    model = create_model(name, __base__=bases, __doc__=doc)
+    return model
+
+
+CurationJobSpec = _spec_model("CurationJobSpec", (CurateConfig, Workload),
+                              "Multi-agent curation (zhufu curate) as a Job.")
+JudgeTrainingSpec = _spec_model("JudgeTrainingSpec", (JudgeTrainConfig, Workload),
+                                "Adversarial judge training (zhufu judge train) as a Job.")
+GRPORunSpec = _spec_model("GRPORunSpec", (GRPOConfig, Workload, Dependencies),
+                          "GRPO policy training (zhufu grpo) as a Job.")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One custom resource kind and the stage it runs."""
+
+    kind: str
+    plural: str
+    singular: str
+    short: str
+    stage: str  # child name suffix
+    cli: tuple[str, ...]  # the zhufu sub-command
+    config: type[StageConfig]
+    spec: type[BaseModel]
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{GROUP}"
+
+
+KINDS: dict[str, Kind] = {
+    k.kind: k
+    for k in (
+        Kind("CurationJob", "curationjobs", "curationjob", "cj", "curate", ("curate",),
+             CurateConfig, CurationJobSpec),
+        Kind("JudgeTraining", "judgetrainings", "judgetraining", "jt", "judge",
+             ("judge", "train"), JudgeTrainConfig, JudgeTrainingSpec),
+        Kind("GRPORun", "grporuns", "grporun", "gr", "grpo", ("grpo",), GRPOConfig, GRPORunSpec),
+    )
+}
+
+WORKLOAD_FIELDS = frozenset(Workload.model_fields)
+DEPENDENCY_FIELDS = frozenset(Dependencies.model_fields)
+
+
+def kind_of(plural_or_kind: str) -> Kind:
+    for k in KINDS.values():
+        if plural_or_kind in (k.kind, k.plural, k.singular, k.short):
+            return k
+    raise KeyError(f"unknown Zhufu kind {plural_or_kind!r}; known: {', '.join(KINDS)}")
+
+
+def split_spec(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Split an inlined spec into (workload, dependencies, stage config) dicts."""
+    workload = {k: v for k, v in spec.items() if k in WORKLOAD_FIELDS}
+    deps = {k: v for k, v in spec.items() if k in DEPENDENCY_FIELDS}
+    config = {k: v for k, v in spec.items()
+              if k not in WORKLOAD_FIELDS and k not in DEPENDENCY_FIELDS}
+    return workload, deps, config

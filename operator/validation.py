@@ -1,0 +1,110 @@
+"""Checks a spec must pass beyond the CRD schema, each naming the exact field.
+
+The API server enforces types, enums and bounds; what it cannot see — cross-field rules of
+the stage config (``batch_size`` a multiple of ``num_generations``…), Kubernetes limits on
+derived names, GPU-only options without GPUs, references that nothing uses — is caught here
+before any child exists. The handler turns a :class:`SpecError` into a ``Failed`` condition
+and an Event naming ``field``, then a ``kopf.PermanentError``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from zhufu.operator.builders import LLM_KEY_FILE, MAX_JOB_NAME, child_names
+from zhufu.operator.dependencies import default_rewards
+from zhufu.operator.spec import Kind, Workload, split_spec
+
+
+class SpecError(ValueError):
+    """An invalid spec; ``field`` is the path a user must fix (``spec.rewards[0].weight``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = "spec"
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _first_error(err: ValidationError) -> SpecError:
+    e = err.errors()[0]
+    msg = e["msg"].removeprefix("Value error, ")
+    return SpecError(_path(tuple(e["loc"])), msg)
+
+
+def validate(kind: Kind, name: str, spec: dict[str, Any]
+             ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Return (workload, dependencies, stage config) with defaults filled, or raise SpecError.
+
+    The stage config is returned as the user wrote it (``exclude_unset``) plus anything the
+    operator injects, so the pipeline's own defaults stay the single source of defaults.
+    """
+    if len(child_names(kind, name).job) > MAX_JOB_NAME:
+        raise SpecError("metadata.name", f"too long: the Job name {child_names(kind, name).job!r}"
+                        f" must be at most {MAX_JOB_NAME} characters; use a shorter name")
+    workload_raw, deps, config_raw = split_spec(spec)
+    try:
+        workload = Workload.model_validate(workload_raw).model_dump(exclude_none=True)
+    except ValidationError as e:
+        raise _first_error(e) from e
+    if kind.kind != "GRPORun" and deps:
+        field = sorted(deps)[0]
+        raise SpecError(f"spec.{field}", f"only GRPORun takes dependencies, not {kind.kind}")
+    secret = workload.get("llmApiKeySecret")
+    if secret and "llm" in kind.config.model_fields:
+        llm = dict(config_raw.get("llm") or {})
+        if llm.get("api_key_file"):
+            raise SpecError("spec.llm.api_key_file", "set either llm.api_key_file or "
+                            "spec.llmApiKeySecret, not both")
+        llm["api_key_file"] = LLM_KEY_FILE
+        config_raw = {**config_raw, "llm": llm}
+    try:
+        config = kind.config.model_validate(config_raw)
+    except ValidationError as e:
+        raise _first_error(e) from e
+    _check_workload(kind, workload, config_raw)
+    if kind.kind == "GRPORun":
+        _check_grpo(deps, config_raw)
+    return workload, deps, config.model_dump(mode="json", exclude_unset=True)
+
+
+def _check_workload(kind: Kind, workload: dict[str, Any], config: dict[str, Any]) -> None:
+    gpus = workload.get("resources", {}).get("gpus", 0)
+    if workload.get("nodes", 1) > 1 and kind.kind != "GRPORun":
+        raise SpecError("spec.nodes", f"{kind.kind} runs on one node; only GRPORun uses nodes > 1")
+    for i, tol in enumerate(workload.get("tolerations", [])):
+        if tol.get("operator") == "Exists" and tol.get("value"):
+            raise SpecError(f"spec.tolerations[{i}].value", "must be empty when operator is Exists")
+        if tol.get("tolerationSeconds") is not None and tol.get("effect") != "NoExecute":
+            raise SpecError(f"spec.tolerations[{i}].tolerationSeconds",
+                            "only allowed with effect NoExecute")
+    if gpus == 0:
+        for field, off in (("deepspeed", "none"), ("vllm", "none")):
+            if config.get(field, off) not in (off, "server"):
+                raise SpecError(f"spec.{field}", f"{config[field]!r} needs GPUs: set "
+                                "spec.resources.gpus >= 1")
+
+
+def _check_grpo(deps: dict[str, Any], config: dict[str, Any]) -> None:
+    rewards = config.get("rewards") or default_rewards()
+    names = [r.get("name") for r in rewards]
+    for ref, reward in (("judgeRef", "judge"), ("curationRef", "rm")):
+        if deps.get(ref) and reward not in names:
+            raise SpecError(f"spec.{ref}", f"set, but no reward named {reward!r} in spec.rewards "
+                            "uses it; add one or drop the reference")
+        for i, r in enumerate(rewards):
+            if deps.get(ref) and r.get("name") == reward and r.get("model"):
+                raise SpecError(f"spec.rewards[{i}].model", f"set together with spec.{ref}; "
+                                "give the model in one place only")
+    for i, r in enumerate(rewards):
+        if r.get("name") == "rm" and not r.get("model") and not deps.get("curationRef"):
+            raise SpecError(f"spec.rewards[{i}].model", "reward 'rm' needs a model: set it or "
+                            "spec.curationRef")
