@@ -1,0 +1,243 @@
+"""The Kopf handlers: run with ``kopf run --standalone -m zhufu.operator.handlers -A``.
+
+Handlers orchestrate; :mod:`~zhufu.operator.builders` builds and
+:mod:`~zhufu.operator.status` decides. Handler ids are stored state (Kopf keys its progress
+by them): ``<kind>_create``, ``<kind>_resume``, ``<kind>_update``, ``<kind>_delete`` for each
+of ``curationjob``, ``judgetraining``, ``grporun``, plus ``job_event`` and ``pod_event``.
+
+Rules a user sees:
+
+- create/resume: validate the spec (invalid → ``Failed`` + Event naming the field, then
+  ``kopf.PermanentError``); a GRPORun waits for its dependencies (``WaitingForDependency``,
+  re-checked every ``ZHUFU_DEPENDENCY_POLL_S``); then the children are created if absent.
+- Status follows the Job and its pods (``job_event``/``pod_event``), with an Event at each
+  transition; the pod's termination message (a StageResult) is copied into status.
+- A spec change after the Job exists restarts nothing: the ignored generation is recorded in
+  the ``SpecChangeIgnored`` condition. To run with a new spec, create a new resource.
+- delete: the children are deleted explicitly (their ownerReferences also let the
+  garbage collector remove them on a real cluster).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+import kopf
+
+from zhufu.operator import builders, dependencies
+from zhufu.operator import settings as settings_mod
+from zhufu.operator.kube import Kube, configure_client
+from zhufu.operator.spec import API_VERSION, GROUP, KINDS, VERSION, Kind
+from zhufu.operator.status import (
+    JobState,
+    changed,
+    job_state,
+    phase_conditions,
+    set_condition,
+    status_patch,
+)
+from zhufu.operator.validation import SpecError, validate
+
+MANAGED = {"app.kubernetes.io/managed-by": builders.MANAGED_BY}
+TERMINAL = ("Succeeded", "Failed")
+
+_kube: Kube | None = None
+_locks: defaultdict[tuple[str, str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+
+def kube() -> Kube:
+    global _kube
+    if _kube is None:
+        _kube = Kube(configure_client())
+    return _kube
+
+
+@kopf.on.startup()
+async def operator_startup(settings: kopf.OperatorSettings, logger: logging.Logger,
+                           **_: Any) -> None:
+    """Configure the operator in one place, from ``ZHUFU_*`` environment variables."""
+    ours = settings_mod.load_settings()
+    settings_mod.configure(ours)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    settings.persistence.finalizer = f"{GROUP}/cleanup"
+    settings.posting.level = logging.WARNING  # only our own Events, not every handler log
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    kube()
+    logger.info("zhufu operator: trainer image %s, MLflow %s", ours.trainer_image,
+                ours.mlflow_uri)
+
+
+def _event(body: dict[str, Any], kind: str, reason: str, message: str) -> None:
+    kopf.event(body, type=kind, reason=reason, message=message[:1024])
+
+
+async def _write_status(kind: Kind, body: dict[str, Any], status: dict[str, Any],
+                        new: dict[str, Any]) -> None:
+    meta = body["metadata"]
+    await kube().patch_status(API_VERSION, kind.plural, meta["namespace"], meta["name"], new)
+    old = (status.get("phase"), status.get("reason"))
+    if old != (new.get("phase", old[0]), new.get("reason", old[1])):
+        bad = new.get("phase") == "Failed" or new.get("reason") in (
+            "ImagePullBackOff", "Unschedulable", "OOMKilled", "Evicted",
+            "CreateContainerConfigError")
+        _event(body, "Warning" if bad else "Normal", new.get("reason", ""),
+               new.get("message", ""))
+
+
+async def _fail(kind: Kind, body: dict[str, Any], reason: str, field: str, message: str) -> None:
+    """Mark the resource Failed (condition + Event naming the field); caller raises."""
+    status = dict(body.get("status") or {})
+    text = f"{field}: {message}"
+    new = {"phase": "Failed", "reason": reason, "message": text,
+           "conditions": phase_conditions(status.get("conditions") or [], "Failed", reason,
+                                          text, body["metadata"].get("generation"))}
+    await _write_status(kind, body, status, new)
+
+
+async def _dependencies(kind: Kind, body: dict[str, Any], deps: dict[str, Any],
+                        config: dict[str, Any], runtime_s: float) -> dict[str, Any]:
+    """Return the config with dependency models filled, or raise Temporary/PermanentError."""
+    namespace = body["metadata"]["namespace"]
+    lookup: dict[str, dict[str, Any] | None] = {}
+    for field, (ref_kind, _) in dependencies.REFS.items():
+        ref = deps.get(field)
+        if ref and not dependencies.is_uri(ref):
+            lookup[field] = await kube().get(API_VERSION, KINDS[ref_kind].plural, namespace, ref)
+    check = dependencies.check(deps, lookup)
+    s = settings_mod.current
+    if check.state == "failed":
+        await _fail(kind, body, "DependencyFailed", check.field, check.message)
+        raise kopf.PermanentError(f"{check.field}: {check.message}")
+    if check.state == "waiting":
+        missing = dependencies.missing(deps, lookup)
+        if missing and runtime_s > s.dependency_timeout_s:
+            msg = f"still missing after {s.dependency_timeout_s:.0f}s: {check.message}"
+            await _fail(kind, body, "DependencyNotFound", missing[0], msg)
+            raise kopf.PermanentError(f"{missing[0]}: {msg}")
+        status = dict(body.get("status") or {})
+        text = f"{check.field}: {check.message}"
+        new = {"phase": "Waiting", "reason": "WaitingForDependency", "message": text,
+               "conditions": phase_conditions(status.get("conditions") or [], "Waiting",
+                                              "WaitingForDependency", text)}
+        if (status.get("phase"), status.get("message")) != ("Waiting", text):
+            await _write_status(kind, body, status, new)
+        raise kopf.TemporaryError(text, delay=s.dependency_poll_s)
+    return dependencies.apply_models(config, check.models or {}) if check.models else config
+
+
+async def reconcile(kind: Kind, body: kopf.Body, runtime_s: float) -> None:
+    """Validate, wait for dependencies, create the children if absent, refresh status."""
+    obj = dict(body)
+    meta = obj["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    if (obj.get("status") or {}).get("phase") in TERMINAL:
+        return
+    try:
+        workload, deps, config = validate(kind, name, dict(obj.get("spec") or {}))
+    except SpecError as e:
+        await _fail(kind, obj, "InvalidSpec", e.field, e.message)
+        raise kopf.PermanentError(str(e)) from e
+    if deps:
+        config = await _dependencies(kind, obj, deps, config, runtime_s)
+    generation = int(meta.get("generation") or 1)
+    children = builders.children(kind, name, namespace, workload, config,
+                                 settings_mod.current, generation)
+    kopf.adopt(children, owner=body)
+    for child in children:
+        await kube().create_if_absent(child)
+    await sync_parent(kind, namespace, name, created_generation=generation)
+
+
+async def sync_parent(kind: Kind, namespace: str, name: str,
+                      created_generation: int | None = None) -> None:
+    """Recompute a resource's status from its Job and pods; patch it and post an Event."""
+    async with _locks[(kind.kind, namespace, name)]:
+        parent = await kube().get(API_VERSION, kind.plural, namespace, name)
+        if parent is None or (parent.get("metadata") or {}).get("deletionTimestamp"):
+            return
+        status = dict(parent.get("status") or {})
+        if status.get("phase") in TERMINAL:
+            return
+        names = builders.child_names(kind, name)
+        if created_generation is None and not status.get("jobName"):
+            return  # not created by us yet (e.g. still waiting for a dependency)
+        job = await kube().get("batch/v1", "Job", namespace, names.job)
+        pods = await kube().list("v1", "Pod", namespace, {"zhufu.dev/job": names.job})
+        if job is None:
+            state = JobState("Pending", "JobMissing", "the Job is gone; it is re-created on the"
+                             " next operator restart")
+        else:
+            state = job_state(job, pods)
+        new = status_patch(status, state, names.job)
+        generation = created_generation
+        if job is not None:
+            ann = (job.get("metadata") or {}).get("annotations") or {}
+            generation = int(ann.get("zhufu.dev/generation", generation or 1))
+        if generation is not None:
+            new["observedGeneration"] = generation
+        if changed(status, new):
+            await _write_status(kind, parent, status, new)
+
+
+def _register(kind: Kind) -> None:
+    prefix = kind.kind.lower()
+    res = (GROUP, VERSION, kind.plural)
+
+    async def on_create(body: kopf.Body, runtime: Any, **_: Any) -> None:
+        await reconcile(kind, body, runtime.total_seconds())
+
+    async def on_update(body: kopf.Body, meta: kopf.Meta, status: kopf.Status,
+                        **_: Any) -> None:
+        current = dict(status or {})
+        if not current.get("jobName") and current.get("phase") not in TERMINAL:
+            return  # nothing started yet: the create handler reads the new spec
+        generation = int(meta.get("generation") or 0)
+        msg = (f"spec generation {generation} was not applied: a started or finished stage is"
+               " never restarted; create a new resource to run with the new spec")
+        conds = set_condition(current.get("conditions") or [], "SpecChangeIgnored", True,
+                              "SpecChangeIgnored", msg, generation)
+        obj = dict(body)
+        await kube().patch_status(API_VERSION, kind.plural, obj["metadata"]["namespace"],
+                                  obj["metadata"]["name"], {"conditions": conds})
+        _event(obj, "Warning", "SpecChangeIgnored", msg)
+
+    async def on_delete(name: str, namespace: str, **_: Any) -> None:
+        names = builders.child_names(kind, name)
+        await kube().delete("batch/v1", "Job", namespace, names.job)
+        await kube().delete("v1", "Service", namespace, names.service)
+        await kube().delete("v1", "ConfigMap", namespace, names.config_map)
+
+    kopf.on.create(*res, id=f"{prefix}_create")(on_create)
+    kopf.on.resume(*res, id=f"{prefix}_resume")(on_create)
+    kopf.on.update(*res, field="spec", id=f"{prefix}_update")(on_update)
+    kopf.on.delete(*res, id=f"{prefix}_delete")(on_delete)
+
+
+for _kind in KINDS.values():
+    _register(_kind)
+
+
+async def _child_changed(labels: dict[str, str], namespace: str | None) -> None:
+    kind = KINDS.get(labels.get("zhufu.dev/kind", ""))
+    owner = labels.get("zhufu.dev/owner")
+    if kind is None or not owner or not namespace:
+        return
+    await sync_parent(kind, namespace, owner)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED, id="job_event")
+async def job_event(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
+    """A Job of ours changed: refresh its parent's status."""
+    await _child_changed(dict(labels), namespace)
+
+
+@kopf.on.event("", "v1", "pods", labels=MANAGED, id="pod_event")
+async def pod_event(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
+    """A pod of ours changed (pull errors, OOM, scheduling): refresh its parent's status."""
+    await _child_changed(dict(labels), namespace)
