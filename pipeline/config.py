@@ -99,6 +99,8 @@ class CurateConfig(StageConfig):
     max_queries: int | None = Field(None, ge=1)
     policy: str | None = Field(None, description="Policy to sample candidates from.")
     samples_per_query: int = Field(4, ge=1, le=64)
+    sample_temperature: float = Field(1.0, gt=0, le=2, description="Policy sampling temperature.")
+    sample_max_tokens: int = Field(128, ge=8, le=4096, description="Policy sample length cap.")
     responses: str | None = Field(None, description="Given candidates (labelled JSONL).")
     exemplars: str | None = Field(None, description="Good greetings; None = starter set.")
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
@@ -107,6 +109,13 @@ class CurateConfig(StageConfig):
     reflect: bool = True
     dev_labels: str | None = Field(None, description="Labelled JSONL to measure agreement.")
     llm: LLMConfig = Field(default_factory=LLMConfig)
+
+    @model_validator(mode="after")
+    def _decides(self) -> CurateConfig:
+        if not self.judge and not self.debate.enabled:
+            raise ValueError("judge: false needs debate.enabled: true (the debate tally then "
+                             "decides); with both off nothing gives a verdict")
+        return self
 
 
 class RewardModelConfig(StageConfig):

@@ -1,0 +1,205 @@
+"""One candidate through the agents: retrieval → debate → judge → reflect, journaled per call.
+
+:class:`Curator` runs the steps the configuration switches on and returns the candidate's
+*trace*: every agent's parsed output (and the raw text where it broke the contract), the
+final verdict and the issues met. Every LLM answer goes through :meth:`Curator.call`, which
+first looks the request up in the :class:`~zhufu.pipeline.curation.journal.Journal` (key =
+hash of the request and of the backend's identity) and only calls the backend on a miss, so a
+restarted run replays what it had and calls only for what is missing.
+
+Degradation, never an exception: a malformed debate answer counts as "no points from that
+side" (the last good round's points are kept); a malformed judge answer leaves the candidate
+without a verdict (it forms no pair); a malformed reflect answer, or a change of verdict
+without a reason, keeps the judge's verdict. A call that still fails after the backend's
+retries stops that candidate: it is reported as failed, forms no pair, and is tried again by
+the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from zhufu.pipeline.config import CurateConfig
+from zhufu.pipeline.curation import agents
+from zhufu.pipeline.curation.journal import Journal
+from zhufu.pipeline.curation.retrieval import Retriever
+from zhufu.pipeline.llm import ChatBackend, ChatRequest, LLMError
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A greeting to curate for ``query``; ``source`` is ``given`` or ``policy``."""
+
+    query: str
+    response: str
+    source: str = "given"
+
+    @property
+    def cid(self) -> str:
+        return hashlib.sha256(f"{self.query}\0{self.response}".encode()).hexdigest()[:16]
+
+
+class CallFailed(RuntimeError):
+    """An agent call failed for good; the candidate stops here."""
+
+    def __init__(self, agent: str, error: LLMError) -> None:
+        super().__init__(f"{agent}: {error}")
+        self.agent = agent
+        self.kind = error.kind
+
+
+def request_key(identity: dict[str, Any], request: ChatRequest) -> str:
+    """Content address of one call: the backend's identity plus the whole request."""
+    blob = json.dumps({"backend": identity, "request": asdict(request)}, sort_keys=True,
+                      ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def debate_tally(strengths: list[dict[str, Any]], weaknesses: list[dict[str, Any]]
+                 ) -> dict[str, Any]:
+    """The verdict when no judge runs: the debate's points, weighed.
+
+    Score = 10 × S / (S + W) with S = strengths and W = minor + 2 × major weaknesses (5 when
+    nobody found anything); ``good`` when the score is at least 5 and no weakness is major.
+
+    >>> t = debate_tally([{"aspect": "emotion"}] * 3, [{"aspect": "taboo", "severity": "minor"}])
+    >>> (t["verdict"], t["score"])
+    ('good', 7.5)
+    """
+    major = sum(1 for w in weaknesses if w.get("severity") == "major")
+    minor = len(weaknesses) - major
+    weight = len(strengths) + minor + 2 * major
+    score = 5.0 if weight == 0 else round(10 * len(strengths) / weight, 1)
+    verdict = "good" if score >= 5 and major == 0 else "bad"
+    return {"verdict": verdict, "score": score,
+            "reason": f"debate tally: {len(strengths)} strengths, {minor} minor and "
+                      f"{major} major weaknesses"}
+
+
+class Curator:
+    """Runs the configured agents for one candidate at a time (many concurrently)."""
+
+    def __init__(self, cfg: CurateConfig, backend: ChatBackend, journal: Journal,
+                 retriever: Retriever, identity: dict[str, Any]) -> None:
+        self.cfg = cfg
+        self.backend = backend
+        self.journal = journal
+        self.retriever = retriever
+        self.identity = identity
+        self.calls = 0
+        self.replayed = 0
+        self.prompt_tokens = 0  # over every answer used, replayed or new
+        self.completion_tokens = 0
+
+    async def call(self, agent: str, request: ChatRequest, trace: dict[str, Any]
+                   ) -> agents.AgentOutput:
+        """The agent's answer: from the journal when there, else from the backend (journaled)."""
+        key = request_key(self.identity, request)
+        record = self.journal.get(key)
+        if record is not None:
+            self.replayed += 1
+            trace["replayed"] += 1
+        else:
+            try:
+                response = await self.backend.chat(request)
+            except LLMError as e:
+                raise CallFailed(agent, e) from e
+            self.calls += 1
+            trace["calls"] += 1
+            record = await self.journal.append(
+                key, "call", agent=agent, text=response.text,
+                prompt_tokens=response.prompt_tokens,
+                completion_tokens=response.completion_tokens, latency_s=response.latency_s)
+        self.prompt_tokens += int(record.get("prompt_tokens", 0))
+        self.completion_tokens += int(record.get("completion_tokens", 0))
+        out = agents.parse_agent_output(agent, record["text"])
+        if not out.ok:
+            trace["issues"].append(f"{agent}:{out.error}")
+        return out
+
+    @staticmethod
+    def _entry(out: agents.AgentOutput) -> dict[str, Any]:
+        entry: dict[str, Any] = {"ok": out.ok, "output": out.data}
+        if not out.ok:
+            entry["error"] = out.error
+            entry["raw"] = out.raw[:2000]
+        return entry
+
+    async def curate(self, cand: Candidate) -> dict[str, Any]:
+        """The trace of ``cand``; ``final`` is None when no verdict could be reached."""
+        trace: dict[str, Any] = {
+            "cid": cand.cid, "query": cand.query, "response": cand.response,
+            "source": cand.source, "retrieval": None, "debate": None, "judge": None,
+            "reflect": None, "final": None, "issues": [], "failed": None, "calls": 0,
+            "replayed": 0,
+        }
+        try:
+            await self._run(cand, trace)
+        except CallFailed as e:
+            trace["failed"] = {"agent": e.agent, "kind": e.kind}
+            trace["final"] = None
+        return trace
+
+    async def _run(self, cand: Candidate, trace: dict[str, Any]) -> None:
+        cfg = self.cfg
+        hits = [h.as_dict() for h in self.retriever.search(cand.query, cfg.retrieval.top_k)]
+        trace["retrieval"] = {"kind": self.retriever.kind, "hits": hits}
+        exemplars = [{"query": h["query"], "text": h["text"]} for h in hits]
+        q, r = cand.query, cand.response
+
+        strengths: list[dict[str, Any]] | None = None
+        weaknesses: list[dict[str, Any]] | None = None
+        if cfg.debate.enabled:
+            strengths, weaknesses = [], []
+            trace["debate"] = []
+            for round_no in range(1, cfg.debate.rounds + 1):
+                adv, cri = await asyncio.gather(
+                    self.call("advocate", agents.advocate_request(q, r, exemplars, weaknesses,
+                                                                  round_no), trace),
+                    self.call("critic", agents.critic_request(q, r, exemplars, strengths,
+                                                              round_no), trace))
+                trace["debate"].append({"round": round_no, "advocate": self._entry(adv),
+                                        "critic": self._entry(cri)})
+                if adv.ok:
+                    strengths = adv.data["strengths"]
+                if cri.ok:
+                    weaknesses = cri.data["weaknesses"]
+
+        if cfg.judge:
+            out = await self.call("judge", agents.judge_request(q, r, exemplars, strengths,
+                                                                weaknesses), trace)
+            trace["judge"] = self._entry(out)
+            if not out.ok:
+                return
+            verdict = {**out.data, "by": "judge"}
+        else:
+            assert strengths is not None and weaknesses is not None
+            verdict = {**debate_tally(strengths, weaknesses), "by": "debate"}
+
+        if cfg.reflect:
+            out = await self.call("reflect", agents.reflect_request(
+                q, r, exemplars, strengths, weaknesses, verdict), trace)
+            trace["reflect"] = self._entry(out)
+            if out.ok:
+                verdict = self._apply_reflection(verdict, out.data, trace)
+        trace["final"] = verdict
+
+    @staticmethod
+    def _apply_reflection(verdict: dict[str, Any], audit: dict[str, Any],
+                          trace: dict[str, Any]) -> dict[str, Any]:
+        differs = (audit["verdict"], audit["score"]) != (verdict["verdict"], verdict["score"])
+        if not audit["changed"]:
+            if differs:  # claims no change but answers another verdict: keep the judge's
+                trace["issues"].append("reflect:inconsistent")
+            return verdict
+        if not audit["reason"]:
+            trace["issues"].append("reflect:change_without_reason")
+            return verdict
+        if not differs:
+            return verdict
+        return {"verdict": audit["verdict"], "score": audit["score"], "reason": audit["reason"],
+                "by": "reflect", "before": {k: verdict[k] for k in ("verdict", "score")}}
