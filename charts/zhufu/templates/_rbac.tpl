@@ -1,19 +1,20 @@
 {{/*
-The operator's RBAC rules, least privilege, in three groups. A test compares the rendered
-rules with an explicit list (tests/charts/test_rbac_chart.py): widen a rule here and it fails.
+The operator's RBAC rules, least privilege, in two groups. A test compares the rendered rules
+with an explicit list (tests/charts/test_rbac_chart.py): widen a rule here and it fails.
 
 "framework" rules are what Kopf itself needs; "application" rules are what Zhufu's handlers
-do with the children they create. Kopf runs with --standalone, so it needs no
-(cluster)kopfpeerings.
+(operator/handlers.py through operator/kube.py) do with the children they create. Each verb
+is there because a call needs it. Kopf runs with --standalone, so it needs no
+(cluster)kopfpeerings; it keeps its progress in annotations (patch on the resource).
 */}}
 
-{{/* Framework, cluster-scoped: Kopf watches CRDs to notice its resources appear, change or
-go (without it Kopf only scans at startup and logs a warning). */}}
+{{/* Framework, cluster-scoped: Kopf lists and watches CRDs to notice its kinds appear,
+change or go (without it Kopf only scans at startup and logs a warning). */}}
 {{- define "zhufu.rbac.frameworkClusterRules" -}}
 # framework: Kopf watches CustomResourceDefinitions for its resource kinds.
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 {{- end -}}
 
 {{/* Framework, cluster-scoped, single-namespace mode only: with --namespace Kopf lists and
@@ -28,36 +29,37 @@ reads namespaces, so cluster-wide mode does not get this rule. */}}
 
 {{/* Framework, namespaced: Kopf's events and the operator's own resources. */}}
 {{- define "zhufu.rbac.frameworkRules" -}}
-# framework: Kopf posts an Event per handler outcome (core/v1 events).
+# framework: Kopf posts Events (core/v1) for handler outcomes and phase transitions.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
-# framework: Kopf lists and watches its resources and patches finalizers and annotations.
+# framework: Kopf lists and watches its resources and patches finalizers and progress
+# annotations; handlers get a resource to read its (or a dependency's) status.
 - apiGroups: ["zhufu.dev"]
   resources: ["curationjobs", "judgetrainings", "grporuns"]
   verbs: ["get", "list", "watch", "patch"]
-# framework: Kopf and the handlers write progress and conditions to the status subresource.
+# framework: handlers merge-patch phase, conditions and outputs into the status subresource.
 - apiGroups: ["zhufu.dev"]
   resources: ["curationjobs/status", "judgetrainings/status", "grporuns/status"]
-  verbs: ["get", "patch"]
+  verbs: ["patch"]
 {{- end -}}
 
 {{/* Application, namespaced: the children each resource owns. */}}
 {{- define "zhufu.rbac.applicationRules" -}}
-# application: one batch/v1 Job per resource; created if absent, deleted with its parent.
+# application: one batch/v1 Job per resource, created if absent (409 = already there), read
+# and watched for status, deleted with its parent.
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["create", "get", "list", "watch", "delete", "patch"]
-# application: the Job's pods are read for status reasons and termination messages.
+  verbs: ["create", "get", "list", "watch", "delete"]
+# application: the Job's pods are listed and watched for status reasons (pull errors,
+# OOMKilled, Unschedulable) and termination messages.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
-# application: a headless Service gives multi-node Jobs their torchrun rendezvous address.
+  verbs: ["list", "watch"]
+# application: the headless Service of a multi-node Job (torchrun rendezvous on pod 0) and the
+# ConfigMap holding each Job's stage config (never a secret): created if absent, deleted with
+# the parent.
 - apiGroups: [""]
-  resources: ["services"]
-  verbs: ["create", "get", "delete"]
-# application: each Job reads its stage config from a ConfigMap (never a secret).
-- apiGroups: [""]
-  resources: ["configmaps"]
-  verbs: ["create", "get", "list", "delete", "patch"]
+  resources: ["services", "configmaps"]
+  verbs: ["create", "delete"]
 {{- end -}}
