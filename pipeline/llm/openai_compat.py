@@ -27,6 +27,10 @@ from zhufu.pipeline.llm.base import ChatBackend, ChatRequest, ChatResponse, LLME
 from zhufu.pipeline.llm.retry import RetryPolicy, parse_retry_after
 
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+#: One encoder for every body: UTF-8 rather than \\u escapes (a third of the bytes for
+#: Chinese), compact separators, and no encoder built per call as ``json.dumps(...,
+#: ensure_ascii=False)`` does.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class _Retryable(Exception):
@@ -116,7 +120,7 @@ class OpenAIBackend(ChatBackend):
         self.extra_body = dict(extra_body or {})
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         key = api_key if api_key is not None else resolve_api_key(api_key_env, api_key_file)
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        self._headers = {"Content-Type": "application/json"}
         if key:
             self._headers["Authorization"] = f"Bearer {key}"
         self._session: aiohttp.ClientSession | None = None
@@ -173,7 +177,7 @@ class OpenAIBackend(ChatBackend):
             body["response_format"] = {"type": "json_object"}
         if self.extra_body:
             body.update(self.extra_body)
-        return json.dumps(body, ensure_ascii=False).encode("utf-8")
+        return _ENCODE(body).encode("utf-8")
 
     async def _chat(self, request: ChatRequest) -> ChatResponse:
         body = self.encode(request)

@@ -91,7 +91,7 @@ async def test_sampling_params_split_batches(tiny_model: Path) -> None:
 
 async def test_event_loop_keeps_running_while_generating(tiny_model: Path) -> None:
     llm = TransformersBackend(tiny_model, device="cpu", batch_size=2, temperature=0.0,
-                              max_tokens=64)
+                              max_tokens=16)
     llm.load()
     ticks = 0
 
@@ -102,10 +102,11 @@ async def test_event_loop_keeps_running_while_generating(tiny_model: Path) -> No
             ticks += 1
 
     task = asyncio.create_task(ticker())
-    await llm.chat_many([req("生日"), req("新年")] * 4)
+    await llm.chat_many([req("生日"), req("新年")] * 2)
     task.cancel()
     await llm.aclose()
-    assert ticks >= 10  # a blocked loop would tick only between the four batches
+    assert llm.batch_sizes == [2, 2]
+    assert ticks >= 10  # a blocked loop would tick only between the two batches
 
 
 async def test_factory_and_errors(tiny_model: Path, tmp_path: Path) -> None:
