@@ -32,6 +32,11 @@ class LLMError(RuntimeError):
     def kind(self) -> str:
         return self._kind or type(self.__cause__ or self).__name__
 
+    def __reduce__(self) -> tuple[type[LLMError], tuple[str, str | None]]:
+        # survives pickling (process pools); subclasses with other signatures come back as LLMError
+        cls = type(self) if type(self).__init__ is LLMError.__init__ else LLMError
+        return (cls, (str(self), self._kind))
+
 
 @dataclass(frozen=True)
 class ChatRequest:

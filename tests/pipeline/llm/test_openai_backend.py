@@ -9,6 +9,7 @@ from the env or a secret file; at most ``concurrency`` requests are in flight.
 from __future__ import annotations
 
 import asyncio
+import pickle
 import time
 from typing import Any
 
@@ -93,6 +94,7 @@ async def test_5xx_retries_are_capped(chat_server: Any) -> None:
         with pytest.raises(LLMError, match="HTTP 500") as err:
             await llm.chat(req())
     assert err.value.kind == "HTTP500"
+    assert pickle.loads(pickle.dumps(err.value)).kind == "HTTP500"
     assert chat_server.hits == 3
     assert llm.stats.retries == 2 and llm.stats.failures == 1
     assert llm.stats.errors == {"HTTP500": 1}
