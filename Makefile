@@ -6,6 +6,12 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
+# Nothing but loopback: no library telemetry, no model hub (zhufu sets these too on import).
+export MLFLOW_DISABLE_TELEMETRY = true
+export DO_NOT_TRACK = 1
+export HF_HUB_DISABLE_TELEMETRY = 1
+export HF_HUB_OFFLINE = 1
+
 .PHONY: install run test test-all lint images clean
 
 install: $(STAMP)
