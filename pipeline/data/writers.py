@@ -94,9 +94,11 @@ def write_queries(queries: Iterable[str], uri: Uri) -> int:
     return len(lines)
 
 
-def write_prompts(prompts: Iterable[Prompt], uri: Uri, data_source: str = "zhufu") -> int:
-    """verl prompt parquet: ``prompt`` (chat messages), ``data_source``, ``ability``,
-    ``reward_model`` ({style, ground_truth=query}) and ``extra_info`` ({index, query}).
+def write_prompts(prompts: Iterable[Prompt], uri: Uri, data_source: str = "zhufu",
+                  split: str = "train") -> int:
+    """verl prompt parquet, the columns of the paper's files: ``prompt`` (chat messages),
+    ``data_source``, ``ability``, ``reward_model`` ({ground_truth = the query, style}) and
+    ``extra_info`` ({index, split}). Returns the number of prompts.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -107,12 +109,14 @@ def write_prompts(prompts: Iterable[Prompt], uri: Uri, data_source: str = "zhufu
         query = check_text(p.query, name, row, "query")
         if not p.messages:
             raise DataError(name, row, "prompt", "no messages")
-        msgs = [{"role": check_text(m.get("role"), name, row, f"prompt[{i}].role"),
-                 "content": check_text(m.get("content"), name, row, f"prompt[{i}].content")}
+        msgs = [{"content": check_text(m.get("content"), name, row, f"prompt[{i}].content"),
+                 "role": check_text(m.get("role"), name, row, f"prompt[{i}].role")}
                 for i, m in enumerate(p.messages)]
-        records.append({"data_source": data_source, "prompt": msgs, "ability": "greeting",
-                        "reward_model": {"style": "model", "ground_truth": query},
-                        "extra_info": {"index": row - 1, "query": query}})
+        records.append({"prompt": msgs, "data_source": data_source, "ability": "greeting",
+                        "reward_model": {"ground_truth": query, "style": "model"},
+                        "extra_info": {"index": row - 1, "split": split}})
+    if not records:
+        raise DataError(name, None, None, "no prompts to write")
     buf = io.BytesIO()
     pq.write_table(pa.Table.from_pylist(records), buf)
     write_bytes(name, buf.getvalue())

@@ -1,6 +1,7 @@
 """The starter set shipped with Zhufu (written for the project, not taken from the paper).
 
-Files in ``starter/`` next to this module, in the same formats the loaders read:
+The data files sit in this package's folder (so the package-data globs ship them in a wheel),
+in the same formats the loaders read:
 
 - ``queries.txt``: 75 search-style queries (occasion × recipient × style).
 - ``greetings.jsonl``: 155 good greetings, each for one of those queries (label 1).
@@ -23,7 +24,7 @@ from pathlib import Path
 from zhufu.pipeline.data.loaders import parse_labelled, parse_queries_txt
 from zhufu.pipeline.data.rows import LabelledExample, PreferencePair, SFTExample
 
-STARTER_DIR = Path(__file__).resolve().parent / "starter"
+STARTER_DIR = Path(__file__).resolve().parent
 QUERIES_FILE = STARTER_DIR / "queries.txt"
 GREETINGS_FILE = STARTER_DIR / "greetings.jsonl"
 LABELLED_FILE = STARTER_DIR / "labelled.jsonl"
