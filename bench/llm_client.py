@@ -4,11 +4,14 @@ A local aiohttp server (a separate process) answers every chat completion after 
 ``asyncio.sleep(latency)``. For each concurrency level we send ``calls_per_slot × level``
 calls (after a warm-up) and compare the rate with the ideal, ``level / latency``. A bare
 aiohttp session (pre-encoded body, ``json.loads`` of the bytes, nothing else) runs the same
-load as a reference for the client's own overhead.
+load as a reference for the client's own overhead (it encodes its body once, so it is a
+lower bound for any real client).
 
     .venv/bin/python -P bench/llm_client.py [--levels 1,8,32,64] [--csv out.csv]
 
-Prints a Markdown table and, with ``--csv``, writes the same rows as CSV.
+Prints a Markdown table and, with ``--csv``, writes the same rows as CSV. ``cpu_us_per_call``
+is the client process's own CPU time (user + system) per call: unlike the rate, it barely
+moves when other work shares the machine, so it compares clients fairly on a busy box.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import csv
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -51,6 +55,11 @@ def serve(port: int, latency: float) -> None:
     app.router.add_post("/v1/chat/completions", handle)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None,
                 backlog=1024)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def free_port() -> int:
@@ -132,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.serve, args.latency)
         return 0
 
+    import zhufu.pipeline.llm.openai_compat  # noqa: F401 - imported before any timing
+
     port = free_port()
     server = subprocess.Popen([sys.executable, "-P", str(Path(__file__).resolve()),
                                "--serve", str(port), "--latency", str(args.latency)],
@@ -144,12 +155,15 @@ def main(argv: list[str] | None = None) -> int:
             n = max(40, args.calls_per_slot * level)
             ideal = level / args.latency
             for client in args.clients.split(","):
+                before = _cpu_seconds()
                 elapsed, errors = asyncio.run(CLIENTS[client](url, level, n))
+                cpu_us = (_cpu_seconds() - before) / (n + level) * 1e6  # warm-up included
                 rate = n / elapsed
                 rows.append({"client": client, "concurrency": level, "calls": n,
                              "errors": errors, "seconds": round(elapsed, 3),
                              "calls_per_s": round(rate, 1), "ideal_per_s": round(ideal, 1),
-                             "ratio": round(rate / ideal, 3)})
+                             "ratio": round(rate / ideal, 3),
+                             "cpu_us_per_call": round(cpu_us)})
                 print(f"  {client:>12} c={level:<3} {rate:8.1f}/s  ratio {rate / ideal:.3f}",
                       file=sys.stderr, flush=True)
     finally:
@@ -157,11 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         server.wait(timeout=10)
 
     print(f"\nlatency {args.latency * 1000:.0f} ms, {os.cpu_count()} CPUs\n")
-    print("| client | concurrency | calls | errors | calls/s | ideal/s | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("| client | concurrency | calls | errors | calls/s | ideal/s | ratio | client CPU/call |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['client']} | {r['concurrency']} | {r['calls']} | {r['errors']} | "
-              f"{r['calls_per_s']} | {r['ideal_per_s']} | {r['ratio']:.3f} |")
+              f"{r['calls_per_s']} | {r['ideal_per_s']} | {r['ratio']:.3f} | "
+              f"{r['cpu_us_per_call']} µs |")
     if args.csv:
         with args.csv.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

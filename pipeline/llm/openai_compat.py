@@ -8,7 +8,8 @@ fields we need picked out of it.
 Failures: 429, 408, 5xx, timeouts, dropped connections and unreadable bodies are retried up
 to ``max_retries`` times with exponential backoff and full jitter (``Retry-After`` honoured,
 capped); any other 4xx or a reply of the wrong shape fails at once. Either way the caller gets
-an :class:`LLMError` whose ``kind`` is counted in :attr:`ChatBackend.stats`.
+an :class:`LLMError` whose ``kind`` is counted in :attr:`ChatBackend.stats`. A call waiting to
+retry keeps its concurrency slot, so a burst of 429s slows the whole client down, as it should.
 """
 
 from __future__ import annotations
