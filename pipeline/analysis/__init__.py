@@ -22,8 +22,7 @@ __all__ = [
 _DEFAULT: JudgeWeights | None = None
 
 
-def default_weights() -> JudgeWeights:
-    """The packaged default weights (``default_weights.json`` when present, else built-in)."""
+def _shared_default() -> JudgeWeights:
     global _DEFAULT
     if _DEFAULT is None:
         from pathlib import Path
@@ -33,6 +32,12 @@ def default_weights() -> JudgeWeights:
     return _DEFAULT
 
 
+def default_weights() -> JudgeWeights:
+    """A fresh copy of the packaged default weights (``default_weights.json`` when present,
+    else the built-in defaults); edit it freely."""
+    return JudgeWeights.from_dict(_shared_default().to_dict())
+
+
 def analyse(query: str, response: str, weights: JudgeWeights | None = None) -> Analysis:
     """Analyse ``response`` as a greeting answering ``query``."""
-    return score_features(extract_features(query, response), weights or default_weights())
+    return score_features(extract_features(query, response), weights or _shared_default())

@@ -38,6 +38,9 @@ TRUNCATED_END = ("，", ",", "、", "：", ":", "；", "的", "和", "与", "及
 META_ECHO = ("祝福语", "祝福词", "短句", "文案", "金句", "句子", "成语运用", "字数")
 PARALLEL = re.compile(r"(愿你|愿您|祝你|祝您|如|像|是|有|每一)[^，。！？]{1,12}[，；、]\s*\1")
 GREETING_VERBS = ("祝", "愿", "恭喜", "恭贺", "贺", "快乐", "生日", "幸福", "平安", "吉祥")
+SENTENCES = re.compile(r"[^。！？!?…]+[。！？!?…]+")
+GENERIC_OPENINGS = ("祝你", "祝您", "愿你", "愿您", "希望你", "希望您", "祝福你", "祝福您")
+CONDOLENCE = ("节哀", "悼念", "吊唁", "去世", "逝世", "离世", "追悼", "挽联", "死了", "过世")
 PRONOUN_YOU = re.compile(r"你(?!们)")
 AGE_IN_TEXT = re.compile(r"([0-9]{1,3}|[一二三四五六七八九十百]{1,4})\s*(岁|周岁|大寿|寿|周年|载)")
 
@@ -77,6 +80,18 @@ def _taboo_hits(text: str, words: tuple[str, ...], lex: Lexicon) -> list[str]:
     return found
 
 
+def _longest_common(a: str, b: str) -> str:
+    """Longest common substring (both strings are short: queries ≤ a few dozen chars)."""
+    best = ""
+    for i in range(len(a)):
+        for j in range(i + len(best) + 1, len(a) + 1):
+            if a[i:j] in b:
+                best = a[i:j]
+            else:
+                break
+    return best
+
+
 def _format_features(f: Features, raw: str, lex: Lexicon) -> None:
     text = f.response
     pre = [m.group(0) for p in lex.patterns["preamble_patterns"] if (m := p.search(text))]
@@ -91,7 +106,7 @@ def _format_features(f: Features, raw: str, lex: Lexicon) -> None:
     f.set("markdown", float(bool(MARKDOWN.search(raw))))
     inj = [m.group(0) for p in lex.patterns["injection_patterns"] if (m := p.search(text))]
     f.set("injection", float(len(inj)), inj)
-    promo = _hits(text, lex.lists["promo"]) + [
+    promo = [w for w in _hits(text, lex.lists["promo"]) if w not in f.intent.query] + [
         m.group(0) for p in lex.patterns["promo_patterns"] if (m := p.search(text))]
     f.set("promo", float(len(promo)), promo)
     em = emojis(text)
@@ -124,9 +139,11 @@ def _fit_features(f: Features, lex: Lexicon) -> None:
     if intent.occasions and foreign:
         conflict = 0.5 if own_names else 1.0
     f.set("wrong_occasion", conflict, foreign)
-    taboo_words = list(lex.universal_taboo)
+    # Condolence requests legitimately use words of death and mourning.
+    taboo_words = [] if any(w in intent.query for w in CONDOLENCE) else list(lex.universal_taboo)
     for k in intent.occasions:
         taboo_words += lex.occasions[k].taboo
+    taboo_words = [w for w in taboo_words if w not in intent.query]  # the query asked for it
     f.set("taboo", len(t := _taboo_hits(text, tuple(taboo_words), lex)), t)
     recs = [lex.recipients[k] for k in intent.recipients[:1]]
     addr = [w for r in recs for w in r.address if w in text]
@@ -145,8 +162,10 @@ def _fit_features(f: Features, lex: Lexicon) -> None:
     echo = [str(n) for n in intent.numbers if n in ages]
     echo += own_names + addr
     f.set("specific", float(min(3, len(set(echo)))), echo)
-    meta_echo = [w for w in META_ECHO if w in text and w not in intent.query[:0]]
+    meta_echo = [w for w in META_ECHO if w in text]
     f.set("meta_echo", float(len(meta_echo)), meta_echo)
+    copy = _longest_common(intent.query, text)
+    f.set("query_copy", float(len(copy) >= 6), [copy] if len(copy) >= 6 else [])
 
 
 def _craft_features(f: Features, lex: Lexicon) -> None:
@@ -158,7 +177,8 @@ def _craft_features(f: Features, lex: Lexicon) -> None:
     f.set("imagery", float(min(5, len(img))), img)
     toks = tokens(text)
     cliche_set = set(lex.lists["cliches"])
-    idioms = [w for w in toks if is_dictionary_idiom(w) and w not in cliche_set]
+    idioms = [w for w in toks
+              if is_dictionary_idiom(w) and w not in cliche_set and "快乐" not in w]
     f.set("idioms", float(min(4, len(idioms))), idioms)
     cl = _hits(text, lex.lists["cliches"])
     cliche_chars = sum(len(c) for c in cl)
@@ -191,6 +211,13 @@ def _craft_features(f: Features, lex: Lexicon) -> None:
     par = [m.group(0)[:8] for m in PARALLEL.finditer(text)]
     f.set("parallelism", float(min(2, len(par))), par)
     f.set("exclaims", float(min(3, text.count("！") + text.count("!"))))
+    f.set("sentences", float(min(4, len(SENTENCES.findall(text)))))
+    # Balanced clauses (对仗): neighbouring clauses of the same length, five characters or more.
+    bal = [f"{a}，{b}" for a, b in zip(cls, cls[1:], strict=False)
+           if len(a) == len(b) >= 5 and han_count(a) == len(a)]
+    f.set("balanced_clauses", float(min(3, len(bal))), bal)
+    gen = [o for o in GENERIC_OPENINGS if text.startswith(o)]
+    f.set("generic_opening", float(bool(gen)), gen)
 
 
 def _length_features(f: Features) -> None:

@@ -58,6 +58,10 @@ FEATURE_TEXT: dict[str, tuple[str, str]] = {
     "too_short": ("", "过于简短"),
     "too_long": ("", "过于冗长"),
     "query_injection": ("", "请求中含有针对评审的指令"),
+    "sentences": ("句子层次分明", ""),
+    "balanced_clauses": ("对仗工整", ""),
+    "query_copy": ("", "照抄了请求原文"),
+    "generic_opening": ("", "以“祝你/愿你”平铺直叙开头"),
 }
 
 DIMENSION_NAMES = {

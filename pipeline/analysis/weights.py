@@ -54,29 +54,29 @@ class PhraseRule:
 def _default_weights() -> dict[str, dict[str, float]]:
     return {
         "language_quality": {
-            "lexical_diversity": 1.2, "repetition": -3.0, "punct_issues": -0.4,
-            "truncated": -1.5, "latin_ratio": -2.0, "markdown": -1.0, "no_terminal_punct": -0.3,
-            "empty": -3.0, "emoji": -0.15, "preamble": -1.0, "several_greetings": -1.0,
-            "meta": -0.5,
+            "repetition": -3.0, "punct_issues": -0.4, "truncated": -1.5, "latin_ratio": -2.0,
+            "markdown": -1.0, "no_terminal_punct": -0.2, "empty": -3.0, "emoji": -0.3,
+            "preamble": -1.0, "several_greetings": -1.0, "meta": -0.5, "sentences": 0.15,
         },
         "creativity": {
-            "simile": 0.35, "imagery": 0.25, "parallelism": 0.3, "idioms": 0.15,
-            "cliche_ratio": -2.0, "template_frames": -0.4, "repetition": -1.5,
+            "simile": 0.3, "imagery": 0.35, "parallelism": 0.3, "idioms": 0.2,
+            "balanced_clauses": 0.3,
+            "cliches": -0.35, "cliche_ratio": -1.5, "template_frames": -0.4,
+            "repetition": -1.5, "generic_opening": -0.2,
         },
         "emotional_resonance": {
-            "emotion": 0.3, "address_opener": 0.5, "first_person": 0.2, "recipient_named": 0.4,
-            "exclaims": 0.1, "too_formal": -0.3, "emoji_spam": -0.5,
+            "emotion": 0.3, "address_opener": 0.8, "first_person": 0.3, "recipient_named": 0.2,
+            "exclaims": 0.2, "too_formal": -0.3, "emoji_spam": -0.5,
         },
         "cultural_appropriateness": {
             "wrong_occasion": -2.5, "taboo": -2.0, "honorific_slip": -0.8,
             "honorific_used": 0.3, "recipient_mismatch": -1.0, "promo": -1.5,
-            "injection": -2.5, "emoji_spam": -0.8, "occasion_named": 0.3, "meta_echo": -0.5,
-            "idioms": 0.1,
+            "injection": -2.5, "emoji_spam": -0.8, "occasion_named": 0.2, "meta_echo": -0.5,
+            "query_copy": -0.6, "idioms": 0.1,
         },
         "content_richness": {
-            "wish_facets": 0.3, "specific": 0.4, "imagery": 0.1, "clauses": 0.12,
-            "length_fit": 0.8, "length_log": 0.5, "cliche_ratio": -0.8, "too_short": -0.6,
-            "too_long": -0.6,
+            "clauses": 0.2, "wish_facets": 0.15, "specific": 0.1, "imagery": 0.1,
+            "length_fit": 0.8, "length_log": 1.0, "too_short": -0.6, "too_long": -0.6,
         },
     }
 
@@ -86,12 +86,12 @@ class JudgeWeights:
     """Everything the feature judge's scores depend on, as editable numbers."""
 
     base: dict[str, float] = field(default_factory=lambda: {
-        "language_quality": 2.6, "creativity": 2.4, "emotional_resonance": 2.6,
-        "cultural_appropriateness": 4.0, "content_richness": 2.0})
+        "language_quality": 3.8, "creativity": 2.2, "emotional_resonance": 2.2,
+        "cultural_appropriateness": 4.2, "content_richness": 1.4})
     weights: dict[str, dict[str, float]] = field(default_factory=_default_weights)
     dimension_weights: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(DIMENSIONS, 1.0))
-    threshold: float = 3.2
+    threshold: float = 3.5
     veto: dict[str, float] = field(default_factory=lambda: {
         "wrong_occasion": 1.0, "taboo": 1.0, "promo": 1.0, "injection": 1.0, "preamble": 1.0,
         "several_greetings": 1.0, "meta": 1.0, "truncated": 1.0, "empty": 1.0,
