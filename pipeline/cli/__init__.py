@@ -33,6 +33,10 @@ app.command("grpo")(grpo.grpo)
 from zhufu.pipeline.cli import curate  # noqa: E402
 
 app.command("curate")(curate.curate)
+from zhufu.pipeline.cli import rm  # noqa: E402
+
+app.command("train-rm")(rm.train_rm)
+app.add_typer(rm.app, name="rm")
 
 
 def main() -> None:

@@ -1,0 +1,167 @@
+"""Everything GRPO needs before a model loads: presets, reward functions, cluster configs.
+
+Bad configs fail here — unknown reward names are already rejected by the pydantic model;
+a judge or reward model that cannot be found fails in :func:`build_rewards`, before the
+policy is loaded. DeepSpeed ZeRO and vLLM rollouts are rendered as configuration for GPU
+clusters (neither runs on the CPU machines the tests use; the tests check the rendering).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from zhufu.pipeline.config import GRPOConfig, RewardSpec
+
+log = logging.getLogger(__name__)
+
+#: The paper's settings (arXiv 2508.21476, §Experiments): 4 samples per prompt, batch 32,
+#: lr 3e-7, KL 0.001, prompt ≤ 256 and response ≤ 512 tokens.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"num_generations": 4, "batch_size": 32, "learning_rate": 3e-7, "beta": 0.001,
+              "max_prompt_length": 256, "max_completion_length": 512},
+    "tiny": {"num_generations": 4, "batch_size": 8, "learning_rate": 5e-5, "beta": 0.001,
+             "max_prompt_length": 64, "max_completion_length": 40},
+}
+
+#: Value given to one completion whose reward function raised.
+NEUTRAL_REWARD = 0.0
+
+
+def apply_preset(cfg: GRPOConfig) -> GRPOConfig:
+    """The config with its named preset's values filled in (explicit fields are overridden)."""
+    if cfg.preset is None:
+        return cfg
+    return cfg.model_validate({**cfg.model_dump(), **PRESETS[cfg.preset]})
+
+
+def deepspeed_config(stage: str) -> dict[str, Any] | None:
+    """A DeepSpeed JSON config for ZeRO-2 / ZeRO-3 with ``auto`` values HF fills in."""
+    if stage == "none":
+        return None
+    zero: dict[str, Any] = {"stage": 2 if stage == "zero2" else 3,
+                            "overlap_comm": True, "contiguous_gradients": True}
+    if stage == "zero3":
+        zero |= {"stage3_gather_16bit_weights_on_model_save": True,
+                 "stage3_prefetch_bucket_size": "auto",
+                 "stage3_param_persistence_threshold": "auto"}
+    return {"bf16": {"enabled": "auto"}, "zero_optimization": zero,
+            "gradient_accumulation_steps": "auto", "gradient_clipping": "auto",
+            "train_batch_size": "auto", "train_micro_batch_size_per_gpu": "auto"}
+
+
+def vllm_args(cfg: GRPOConfig) -> dict[str, Any]:
+    """TRL GRPOConfig fields for vLLM rollouts (colocated in the trainer, or a server)."""
+    if cfg.vllm == "none":
+        return {"use_vllm": False}
+    args: dict[str, Any] = {"use_vllm": True, "vllm_mode": cfg.vllm}
+    if cfg.vllm == "server":
+        args["vllm_server_base_url"] = cfg.vllm_server_url
+    else:
+        args["vllm_gpu_memory_utilization"] = 0.3
+    return args
+
+
+def trainer_args(cfg: GRPOConfig, output_dir: Path, on_gpu: bool) -> dict[str, Any]:
+    """Keyword arguments for ``trl.GRPOConfig`` (kept a dict so tests need no torch)."""
+    args: dict[str, Any] = {
+        "output_dir": str(output_dir), "max_steps": cfg.max_steps,
+        "per_device_train_batch_size": cfg.batch_size, "num_generations": cfg.num_generations,
+        "learning_rate": cfg.learning_rate, "beta": cfg.beta,
+        "max_completion_length": cfg.max_completion_length, "seed": cfg.seed,
+        "save_strategy": "steps", "save_steps": cfg.save_steps, "save_total_limit": 2,
+        "logging_steps": 1, "report_to": "none", "bf16": on_gpu, "use_cpu": not on_gpu,
+        "dataloader_num_workers": 0, "disable_tqdm": False, "temperature": 1.0,
+    }
+    ds = deepspeed_config(cfg.deepspeed)
+    if ds is not None:
+        path = output_dir / "deepspeed.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(ds, indent=2), encoding="utf-8")
+        args["deepspeed"] = str(path)
+    return args | vllm_args(cfg)
+
+
+def guarded(func: Callable[..., Any], name: str, counter: dict[str, int]) -> Callable[..., Any]:
+    """Wrap a reward function so one bad completion costs a neutral reward, not the batch.
+
+    If the batched call raises, each completion is scored alone; those that still raise get
+    :data:`NEUTRAL_REWARD` and are counted in ``counter[name]``. The wrapper is async (TRL
+    awaits it on its reward event loop) whether ``func`` is sync or async.
+    """
+
+    async def call(prompts: Sequence[Any], completions: Sequence[Any], kw: dict[str, Any]
+                   ) -> list[float]:
+        out = func(prompts, completions, **kw)
+        return [float(x) for x in (await out if inspect.isawaitable(out) else out)]
+
+    async def wrapper(prompts: Sequence[Any], completions: Sequence[Any], **kw: Any
+                      ) -> list[float]:
+        try:
+            return await call(prompts, completions, kw)
+        except Exception:  # noqa: BLE001 - reward code of any kind; retried one by one
+            pass
+        rewards = []
+        for i in range(len(completions)):
+            one = {k: [v[i]] if isinstance(v, list) and len(v) == len(completions) else v
+                   for k, v in kw.items()}
+            try:
+                rewards.append((await call([prompts[i]], [completions[i]], one))[0])
+            except Exception as e:  # noqa: BLE001
+                counter[name] = counter.get(name, 0) + 1
+                log.warning("reward %s failed on completion %d: %s", name, i, e)
+                rewards.append(NEUTRAL_REWARD)
+        return rewards
+
+    functools.update_wrapper(wrapper, func, assigned=("__doc__",), updated=())
+    wrapper.__name__ = name
+    return wrapper
+
+
+def make_reward(spec: RewardSpec) -> Callable[..., Any]:
+    """The reward function a spec names (judge / rm load their model or judge here)."""
+    if spec.name == "judge":
+        from zhufu.pipeline.rewards.judge_reward import judge_reward
+
+        return judge_reward(spec.model)
+    if spec.name == "rm":
+        from zhufu.pipeline.models import resolve_model
+        from zhufu.pipeline.rewards.rm import rm_reward
+
+        if not spec.model:
+            raise ValueError("rewards: 'rm' needs 'model' (a path or models:/zhufu-reward@…)")
+        return rm_reward(str(resolve_model(spec.model)))  # a missing model fails here
+    from zhufu.pipeline.rewards.rules import RULE_REWARDS
+
+    return RULE_REWARDS[spec.name]
+
+
+def build_rewards(cfg: GRPOConfig, counter: dict[str, int]
+                  ) -> tuple[list[Callable[..., Any]], list[float]]:
+    """Guarded reward functions and their weights, in config order (zero weights dropped)."""
+    funcs, weights = [], []
+    for i, spec in enumerate(cfg.rewards):
+        if spec.weight == 0:
+            continue
+        try:
+            func = make_reward(spec)
+        except Exception as e:  # noqa: BLE001 - any loader error, reported with the field
+            raise ValueError(f"rewards.{i} ({spec.name}): {e}") from e
+        seen = [s.name for s in cfg.rewards[:i]]
+        name = f"{spec.name}_{i}" if spec.name in seen else spec.name
+        funcs.append(guarded(func, name, counter))
+        weights.append(spec.weight)
+    return funcs, weights
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest ``checkpoint-N`` folder Trainer wrote in ``folder`` (by N), if any."""
+    found = [(int(p.name.split("-")[-1]), p) for p in folder.glob("checkpoint-*")
+             if p.is_dir() and p.name.split("-")[-1].isdigit()
+             and (p / "trainer_state.json").is_file()]
+    return max(found)[1] if found else None
