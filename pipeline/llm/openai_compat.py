@@ -150,7 +150,7 @@ class OpenAIBackend(ChatBackend):
         session = aiohttp.ClientSession(connector=connector, raise_for_status=False,
                                         timeout=aiohttp.ClientTimeout(total=self.timeout_s))
         closer = _closer(session)
-        await closer.__anext__()
+        await closer.__anext__()  # runs to the yield without suspending: no other call races us
         self._session, self._session_closer = session, closer
         self._session_loop = asyncio.get_running_loop()
         return session
