@@ -111,7 +111,7 @@ def _context(query: str, response: str, exemplars: list[dict[str, Any]]) -> str:
 
 def advocate_request(query: str, response: str, exemplars: list[dict[str, Any]],
                      opponent: list[dict[str, Any]], round_no: int) -> ChatRequest:
-    user = _context(query, response, exemplars)
+    user = f"辩论第{round_no}轮。\n" + _context(query, response, exemplars)
     if opponent:
         user += "\n" + _points_block("反方上一轮提出的问题", opponent)
     task = {"kind": "advocate", "query": query, "response": response, "exemplars": exemplars,
@@ -123,7 +123,7 @@ def advocate_request(query: str, response: str, exemplars: list[dict[str, Any]],
 
 def critic_request(query: str, response: str, exemplars: list[dict[str, Any]],
                    opponent: list[dict[str, Any]], round_no: int) -> ChatRequest:
-    user = _context(query, response, exemplars)
+    user = f"辩论第{round_no}轮。\n" + _context(query, response, exemplars)
     if opponent:
         user += "\n" + _points_block("正方上一轮列出的优点", opponent)
     task = {"kind": "critic", "query": query, "response": response, "exemplars": exemplars,

@@ -74,6 +74,9 @@ def test_requests_carry_messages_and_task() -> None:
     req2 = agents.advocate_request("生日祝福语", "生日快乐", EX, weak, 2)
     assert "反方上一轮" in req2.messages[1]["content"] and "套话" in req2.messages[1]["content"]
     assert req2.task["opponent"] == weak and req2.task["round"] == 2
+    # an LLM sees the round too: round 2 with nothing to answer is still a new request
+    assert agents.advocate_request("q", "r", EX, [], 2).messages != \
+        agents.advocate_request("q", "r", EX, [], 1).messages
     assert agents.critic_request("q", "r", [], [], 1).task["kind"] == "critic"
     judge = agents.judge_request("q", "r", [], None, None)
     assert judge.task["kind"] == "curation_judge" and judge.task["strengths"] is None
