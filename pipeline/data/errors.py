@@ -22,3 +22,7 @@ class DataError(ValueError):
         if field is not None:
             where += f", field '{field}'" if row is not None else f": field '{field}'"
         super().__init__(f"{where}: {reason}")
+
+    def __reduce__(self) -> tuple[type[DataError], tuple[str, int | None, str | None, str]]:
+        # Keep the fields through pickling (multiprocessing, dataloader workers).
+        return (type(self), (self.file, self.row, self.field, self.reason))

@@ -34,6 +34,9 @@ class StorageError(OSError):
     def __str__(self) -> str:
         return f"{self.uri}: {self.reason}"
 
+    def __reduce__(self) -> tuple[type[StorageError], tuple[str, str]]:
+        return (type(self), (self.uri, self.reason))
+
 
 class ObjectNotFound(StorageError, FileNotFoundError):
     """The file, bucket or key does not exist."""

@@ -86,3 +86,15 @@ def test_writers_refuse_rows_their_loader_would_reject(tmp_path: Path) -> None:
         write_jsonl([{"x": object()}], tmp_path / "x.jsonl")
     with pytest.raises(ValueError):
         LabelledExample("q", "r", 2)
+
+
+def test_errors_survive_pickling() -> None:
+    import pickle
+
+    from zhufu.pipeline.data import ObjectNotFound
+
+    err = pickle.loads(pickle.dumps(DataError("f.json", 3, "output", "empty")))
+    assert (err.file, err.row, err.field, str(err)) == ("f.json", 3, "output",
+                                                        "f.json: row 3, field 'output': empty")
+    missing = pickle.loads(pickle.dumps(ObjectNotFound("s3://b/k", "no such object")))
+    assert isinstance(missing, FileNotFoundError) and str(missing) == "s3://b/k: no such object"
