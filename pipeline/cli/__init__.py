@@ -38,6 +38,10 @@ from zhufu.pipeline.cli import rm  # noqa: E402
 app.command("train-rm")(rm.train_rm)
 app.add_typer(rm.app, name="rm")
 
+from zhufu.pipeline.cli import run  # noqa: E402
+
+app.command("run")(run.run)
+
 
 def main() -> None:
     app()

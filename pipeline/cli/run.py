@@ -1,0 +1,31 @@
+"""``zhufu run``: the whole loop on the embedded default (tiny models, offline, local MLflow)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from zhufu.pipeline.cli.common import expected_errors, fail
+
+
+def run(
+    reward: Annotated[str, typer.Option(
+        help="GRPO reward: judge (the trained judge), rm (the reward model) or mix.")] = "judge",
+    report: Annotated[str | None, typer.Option(
+        help="Write the JSON report here (default .zhufu/run/report.json).")] = None,
+    grpo_steps: Annotated[int, typer.Option(min=1, help="GRPO steps.")] = 40,
+    judge_rounds: Annotated[int, typer.Option(min=0, help="Adversarial judge rounds.")] = 3,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+) -> None:
+    """tiny models → SFT → curation → reward model → judge training → GRPO → SFT vs GRPO."""
+    from zhufu.pipeline.run import RunSettings, run_all
+
+    if reward not in ("judge", "rm", "mix"):
+        raise fail(f"--reward: expected judge, rm or mix, got {reward!r}")
+    settings = RunSettings(reward=reward, grpo_steps=grpo_steps, judge_rounds=judge_rounds,
+                           seed=seed)
+    try:
+        run_all(settings, report)
+    except expected_errors() as e:
+        raise fail(str(e)) from e
