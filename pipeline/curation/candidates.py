@@ -1,7 +1,8 @@
 """What curation works on: the queries, the candidates per query and the exemplar greetings.
 
 Candidates come from given responses (labelled JSONL; labels are ignored here), from a
-policy sampled ``samples_per_query`` times per query, or both; within a query a response
+policy sampled ``samples_per_query`` times per query, or both (with neither configured, the
+starter set's labelled examples are the given responses); within a query a response
 that repeats an earlier one is dropped. Policy samples are drawn through the in-process
 transformers backend of the LLM layer, one journaled call per sample (the sample index is
 the request ``seed``), so a restarted run reuses every sample it had drawn.
@@ -23,11 +24,12 @@ from zhufu.pipeline.data.rows import Prompt
 from zhufu.pipeline.llm import ChatBackend, ChatRequest, LLMError
 
 
-def given_candidates(uri: str | None) -> list[Candidate]:
-    """Candidates from labelled JSONL rows (file order); [] when ``uri`` is None."""
-    if uri is None:
+def given_candidates(cfg: CurateConfig) -> list[Candidate]:
+    """Candidates from ``cfg.responses`` (labelled JSONL rows, file order); with neither
+    ``responses`` nor ``policy`` set, the starter set's labelled examples; else []."""
+    if cfg.responses is None and cfg.policy is not None:
         return []
-    return [Candidate(ex.query, ex.response, "given") for ex in load_labelled(uri)]
+    return [Candidate(ex.query, ex.response, "given") for ex in load_labelled(cfg.responses)]
 
 
 def select_queries(cfg: CurateConfig, given: list[Candidate]) -> list[str]:

@@ -135,7 +135,7 @@ async def curate_async(cfg: CurateConfig, backend: ChatBackend | None = None, *,
         journal_path.write_bytes(storage.read_bytes(journal_uri))
     journal = Journal(journal_path)
 
-    given = C.given_candidates(cfg.responses)
+    given = C.given_candidates(cfg)
     queries = C.select_queries(cfg, given)
     if not queries:
         raise ValueError("curate: no queries to work on")
