@@ -32,6 +32,33 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def zhufu_home_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data directory per test session: tiny models and MLflow store built once.
+
+    The Qwen2.5 tokenizer (deterministic, ~5 s CPU to build) is built once into the repo's
+    ``.zhufu/`` and copied in, so later sessions skip the build.
+    """
+    from zhufu.pipeline.models.tokenizer import TOKENIZER_DIRNAME, build_tokenizer, install_dir
+
+    home = tmp_path_factory.mktemp("zhufu-home")
+    cached = install_dir(build_tokenizer, REPO / ".zhufu" / "models" / TOKENIZER_DIRNAME)
+    shutil.copytree(cached, home / "models" / TOKENIZER_DIRNAME)
+    return home
+
+
+@pytest.fixture
+def zhufu_home(zhufu_home_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``ZHUFU_HOME`` = the session's data dir, ``MLFLOW_TRACKING_URI`` unset (local store).
+
+    Shared by every test that asks for it: register models under names unique to the test
+    or compare versions relatively.
+    """
+    monkeypatch.setenv("ZHUFU_HOME", str(zhufu_home_dir))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return zhufu_home_dir
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
