@@ -176,6 +176,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
     _holds: list[tuple[Callable[[kmock.Request], bool], asyncio.Event]] = attrs.field(
         factory=list, init=False)
     log: list[tuple[str, str]] = attrs.field(factory=list, init=False)
+    closing: bool = attrs.field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -374,6 +375,11 @@ class KubeEmulator(kmock.KubernetesEmulator):
         res = self._res_by_plural(plural)
         self._write_delete(res, (res.key, namespace, name))
 
+    def close_watches(self) -> None:
+        """End every watch stream (before the server stops, so it need not wait for them)."""
+        self.closing = True
+        self.notify()
+
     def notify(self) -> None:
         """Wake every watch stream (a fresh event per write: waiters hold the old one)."""
         if self._tick is not None:
@@ -484,12 +490,13 @@ class KubeEmulator(kmock.KubernetesEmulator):
                             obj, selector):
                         await response.write(json.dumps(event).encode() + b"\n")
                 left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
+                transport = raw.transport
+                if left <= 0 or self.closing or transport is None or transport.is_closing():
                     break
                 if position >= len(self.history):
                     tick = self._tick or asyncio.Event()
                     try:
-                        await asyncio.wait_for(tick.wait(), timeout=min(left, 5))
+                        await asyncio.wait_for(tick.wait(), timeout=min(left, 1))
                     except TimeoutError:
                         pass
                 pending = [copy.deepcopy(e) for _, k, e in self.history[position:]

@@ -34,7 +34,10 @@ async def emulator() -> AsyncIterator[tuple[KubeEmulator, str]]:
         for kind in KINDS.values():
             emu.install_crd(crd(kind))
         emu.create("namespaces", {"metadata": {"name": NS}})
-        yield emu, str(server.url).rstrip("/")
+        try:
+            yield emu, str(server.url).rstrip("/")
+        finally:
+            emu.close_watches()
 
 
 def write_kubeconfig(path: Path, url: str) -> Path:
