@@ -227,7 +227,12 @@ def parse_agent_output(agent: str, text: str | None) -> AgentOutput:
     raw = text or ""
     if not raw.strip():
         return AgentOutput(agent, raw=raw, error="empty_text")
-    data = parse_json_output(raw)
+    try:  # the common case, an answer that is exactly the JSON asked for, parsed directly
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        data = parse_json_output(raw)
     if data is None:
         return AgentOutput(agent, raw=raw, error="invalid_json")
     try:

@@ -18,9 +18,10 @@ the next run.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from zhufu.pipeline.config import CurateConfig
@@ -54,7 +55,8 @@ class CallFailed(RuntimeError):
 
 def request_key(identity: dict[str, Any], request: ChatRequest) -> str:
     """Content address of one call: the backend's identity plus the whole request."""
-    blob = json.dumps({"backend": identity, "request": asdict(request)}, sort_keys=True,
+    fields = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
+    blob = json.dumps({"backend": identity, "request": fields}, sort_keys=True,
                       ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -93,6 +95,7 @@ class Curator:
         self.calls = 0
         self.replayed = 0
         self.prompt_tokens = 0  # over every answer used, replayed or new
+        self._hits: dict[str, list[dict[str, Any]]] = {}
         self.completion_tokens = 0
 
     async def call(self, agent: str, request: ChatRequest, trace: dict[str, Any]
@@ -146,7 +149,10 @@ class Curator:
 
     async def _run(self, cand: Candidate, trace: dict[str, Any]) -> None:
         cfg = self.cfg
-        hits = [h.as_dict() for h in self.retriever.search(cand.query, cfg.retrieval.top_k)]
+        hits = self._hits.get(cand.query)
+        if hits is None:  # once per query: its candidates share the exemplars
+            hits = [h.as_dict() for h in self.retriever.search(cand.query, cfg.retrieval.top_k)]
+            self._hits[cand.query] = hits
         trace["retrieval"] = {"kind": self.retriever.kind, "hits": hits}
         exemplars = [{"query": h["query"], "text": h["text"]} for h in hits]
         q, r = cand.query, cand.response
