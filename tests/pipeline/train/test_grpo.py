@@ -1,0 +1,93 @@
+"""GRPO on the tiny offline policy with real TRL: it trains, registers, and resumes.
+
+Uses a temporary ZHUFU_HOME, so models and the local MLflow store live under tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ZHUFU = str(Path(sys.executable).parent / "zhufu")
+
+
+def _grpo_cmd(ckpt: Path, steps: int, save_steps: int) -> list[str]:
+    return [ZHUFU, "grpo", "--set", "policy=tiny", "--set", "preset=tiny",
+            "--set", f"max_steps={steps}", "--set", f"save_steps={save_steps}",
+            "--set", f"checkpoint_dir={ckpt}", "--set", "batch_size=4",
+            "--set", "max_completion_length=16",
+            "--set", "rewards=[{name: judge}, {name: format, weight: 0.5}]"]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("ZHUFU_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return {**os.environ, "ZHUFU_HOME": str(tmp_path / "home")}
+
+
+def test_grpo_trains_and_registers(home: dict[str, str], tmp_path: Path) -> None:
+    proc = subprocess.run(_grpo_cmd(tmp_path / "ckpt", steps=2, save_steps=1), env=home,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["stage"] == "grpo" and result["metrics"]["steps"] == 2.0
+    assert result["registered"]["zhufu-policy"]
+    assert Path(result["outputs"]["model"], "config.json").is_file()
+    # the per-reward means TRL logs reached MLflow
+    import mlflow
+
+    from zhufu.pipeline import tracking
+
+    tracking.configure()
+    run = mlflow.get_run(result["mlflow_run_id"])
+    assert "train/rewards/judge/mean" in run.data.metrics
+    assert "train/kl" in run.data.metrics
+    version = mlflow.MlflowClient().get_model_version_by_alias("zhufu-policy", "grpo")
+    assert version.tags["base_policy"] == "tiny"
+
+
+def test_bad_config_fails_before_any_model_loads(home: dict[str, str], tmp_path: Path) -> None:
+    cmd = [ZHUFU, "grpo", "--set", "policy=tiny",
+           "--set", f"rewards=[{{name: rm, model: {tmp_path / 'nowhere'}}}]"]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, env=home, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert "rewards.0 (rm)" in proc.stderr
+    assert time.perf_counter() - started < 60
+    assert not (tmp_path / "home" / "models").exists() or not any(
+        (tmp_path / "home" / "models").glob("tiny-policy*"))
+
+
+@pytest.mark.slow
+def test_killed_grpo_resumes_from_last_checkpoint(home: dict[str, str], tmp_path: Path) -> None:
+    """SIGKILL after the first checkpoint; the rerun continues from it and ends at max_steps."""
+    ckpt = tmp_path / "ckpt"
+    cmd = _grpo_cmd(ckpt, steps=6, save_steps=2)
+    first = subprocess.Popen(cmd, env=home, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 500
+    while not (ckpt / "checkpoint-2" / "trainer_state.json").is_file():
+        assert first.poll() is None, "first run ended before its first checkpoint"
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    time.sleep(1.0)  # let the save finish writing the optimizer state
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert (ckpt / "checkpoint-2" / "optimizer.pt").is_file()
+    second = subprocess.run(cmd, env=home, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    result = json.loads(second.stdout.strip().splitlines()[-1])
+    assert result["metrics"]["steps"] == 6.0
+    assert result["metrics"]["resumed_from_step"] >= 2.0
+    state = json.loads((ckpt / "checkpoint-6" / "trainer_state.json").read_text())
+    assert state["global_step"] == 6
