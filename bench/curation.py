@@ -12,6 +12,12 @@ retrieval, parsing, the journal's fsyncs and writing the outputs). A warm-up run
 jieba and builds the BM25 index (cached on disk), so the timings are the curation loop.
 
     .venv/bin/python -P bench/curation.py [--levels 8,32,64] [--latency 0.05] [--rounds 1]
+
+``ablation`` mode instead curates, with the offline backend, a labelled set built from the
+paper's pairs in ``../shared`` (chosen → 1, rejected → 0; half the queries near-same-length
+pairs; exemplars from other queries) under each ablation and prints pairs and agreement:
+
+    .venv/bin/python -P bench/curation.py ablation [--queries 300] [--exemplars 2000]
 """
 
 from __future__ import annotations
@@ -83,14 +89,108 @@ def run_level(url: str, responses: Path, out: Path, concurrency: int, rounds: in
     return {**outcome.metrics, "wall": time.monotonic() - started}
 
 
+def near_same(a: str, b: str) -> bool:
+    """Lengths within 15% of the longer one (the metrics module's definition)."""
+    from zhufu.pipeline.evaluation.metrics import NEAR_SAME_LENGTH
+
+    return abs(len(a) - len(b)) <= NEAR_SAME_LENGTH * max(len(a), len(b))
+
+
+def labelled_set(shared: Path, out: Path, n: int, n_exemplars: int, seed: int = 0
+                 ) -> tuple[Path, Path, set[str]]:
+    """Labelled candidates from the paper's pairs: for ``n`` queries (half of them among
+    near-same-length pairs) chosen → 1 and rejected → 0; exemplars = chosen answers of other
+    queries. Returns (labelled JSONL, exemplars JSONL, queries of near-same-length pairs)."""
+    import random
+
+    from zhufu.pipeline.data.loaders import load_pairs
+    from zhufu.pipeline.data.rows import LabelledExample
+    from zhufu.pipeline.data.writers import write_labelled
+
+    pairs = load_pairs(shared / "reward_data_train.json")
+    order = list(range(len(pairs)))
+    random.Random(seed).shuffle(order)
+    same = [i for i in order if near_same(pairs[i].chosen, pairs[i].rejected)][: n // 2]
+    taken = set(same)
+    rest = [i for i in order if i not in taken][: n - len(same)]
+    picked = same + rest
+    queries = {pairs[i].query for i in picked}
+    ex = [i for i in order if i not in taken and i not in set(rest)
+          and pairs[i].query not in queries][:n_exemplars]
+    labelled = [LabelledExample(pairs[i].query, text, label) for i in picked
+                for text, label in ((pairs[i].chosen, 1), (pairs[i].rejected, 0))]
+    write_labelled(labelled, out / "labelled.jsonl")
+    write_labelled([LabelledExample(pairs[i].query, pairs[i].chosen, 1) for i in ex],
+                   out / "exemplars.jsonl")
+    return out / "labelled.jsonl", out / "exemplars.jsonl", {pairs[i].query for i in same}
+
+
+ABLATIONS: dict[str, dict] = {
+    "full": {},
+    "no retrieval": {"retrieval": {"kind": "none"}},
+    "no debate": {"debate": {"enabled": False}},
+    "no reflect": {"reflect": False},
+    "no judge (debate tally)": {"judge": False},
+}
+
+
+def ablation(args: argparse.Namespace) -> None:
+    """Curated pairs and agreement per ablation, offline backend, on pairs from ../shared."""
+    from zhufu.pipeline.config import CurateConfig
+    from zhufu.pipeline.curation.stage import run_curation
+
+    with tempfile.TemporaryDirectory(prefix="zhufu-bench-ablation-") as tmp:
+        work = Path(tmp)
+        os.environ.setdefault("ZHUFU_HOME", str(work / "home"))
+        labelled, exemplars, same_queries = labelled_set(Path(args.shared), work, args.queries,
+                                                         args.exemplars)
+        print(f"{args.queries} queries ({len(same_queries)} near-same-length), "
+              f"{2 * args.queries} candidates, {args.exemplars} exemplars, offline backend")
+        print("| ablation | pairs | ties | verdict acc | kappa | pair acc | pair acc "
+              "near-same | reflect changed | seconds |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name, over in ABLATIONS.items():
+            cfg = CurateConfig.model_validate({
+                "responses": str(labelled), "exemplars": str(exemplars),
+                "dev_labels": str(labelled), "output_dir": str(work / name.replace(" ", "-")),
+                **over})
+            m = run_curation(cfg, progress=False)
+            gold = {(p.query, p.chosen) for p in _gold(labelled)}
+            same = [p for p in m.pairs if p.query in same_queries]
+            same_acc = (sum((p.query, p.chosen) in gold for p in same) / len(same)
+                        if same else float("nan"))
+            mm = m.metrics
+            print(f"| {name} | {int(mm['pairs'])} | {int(mm['ties'])} | "
+                  f"{mm['verdict_accuracy']:.3f} | {mm['verdict_kappa']:.3f} | "
+                  f"{mm['pair_accuracy']:.3f} | {same_acc:.3f} ({len(same)}) | "
+                  f"{int(mm.get('reflect_changed', 0))} | {mm['seconds']:.1f} |")
+
+
+def _gold(labelled: Path) -> list:
+    from zhufu.pipeline.data.loaders import load_labelled
+    from zhufu.pipeline.data.rows import PreferencePair
+
+    rows = load_labelled(labelled)
+    return [PreferencePair(a.query, a.response, b.response)
+            for a, b in zip(rows[::2], rows[1::2], strict=True)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", nargs="?", default="throughput",
+                        choices=["throughput", "ablation"])
     parser.add_argument("--levels", default="8,32,64")
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--scale", type=int, default=4,
                         help="Copies of the starter candidates (267 each) to curate.")
+    parser.add_argument("--shared", default=str(REPO.parent / "shared" / "data" / "greetings"))
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--exemplars", type=int, default=2000)
     args = parser.parse_args()
+    if args.mode == "ablation":
+        ablation(args)
+        return
     levels = [int(x) for x in args.levels.split(",")]
     with tempfile.TemporaryDirectory(prefix="zhufu-bench-curation-") as tmp:
         work = Path(tmp)
