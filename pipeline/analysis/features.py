@@ -155,6 +155,14 @@ def _fit_features(f: Features, lex: Lexicon) -> None:
     nin = text.count("您")
     reg = intent.register
     f.set("honorific_slip", float(reg == "high" and you > 0 and nin == 0), ["你"] if you else [])
+    formal = _hits(text, lex.lists["formal_frames"])
+    stiff = bool(formal) and (reg == "familiar" or "humour" in intent.tones)
+    f.set("formal_mismatch", float(stiff), formal if stiff else [])
+    casual = _hits(text, lex.lists["casual_words"])
+    f.set("casual_mismatch", float(bool(casual) and reg == "high"), casual if reg == "high" else [])
+    neg = _taboo_hits(text, tuple(w for w in lex.lists["negativity"] if w not in intent.query),
+                      lex)
+    f.set("negativity", float(min(3, len(neg))), neg)
     f.set("honorific_used", float(reg in ("high", "warm") and nin > 0), ["您"] if nin else [])
     f.set("too_formal", float(reg == "familiar" and nin > 0 and you == 0), ["您"] if nin else [])
     # Specificity: the query's details (ages, recipient, occasion names) come back.
@@ -212,6 +220,8 @@ def _craft_features(f: Features, lex: Lexicon) -> None:
     f.set("parallelism", float(min(2, len(par))), par)
     f.set("exclaims", float(min(3, text.count("！") + text.count("!"))))
     f.set("sentences", float(min(4, len(SENTENCES.findall(text)))))
+    abstract = [w for w in lex.lists["abstract_words"] if w in text]
+    f.set("abstract_ratio", min(2.0, len(abstract) / max(1, len(cls))), abstract)
     # Balanced clauses (对仗): neighbouring clauses of the same length, five characters or more.
     bal = [f"{a}，{b}" for a, b in zip(cls, cls[1:], strict=False)
            if len(a) == len(b) >= 5 and han_count(a) == len(a)]
@@ -225,8 +235,12 @@ def _length_features(f: Features) -> None:
     if intent.length == "exact" and intent.exact_chars:
         target = intent.exact_chars
         han = han_count(f.response)
-        fit = 1.0 if han == target else max(0.0, 1 - abs(han - target) / max(2, target))
-        lo, hi = target, target
+        parts = [han_count(c) for c in clauses(f.response)]
+        if han == target or (parts and all(p == target for p in parts) and len(parts) <= 4):
+            fit = 1.0
+        else:
+            fit = max(0.0, 1 - abs(han - target) / max(2, target))
+        lo, hi = target, max(target, han if fit == 1.0 else target)
     else:
         lo, hi = {"short": (8, 60), "idiom": (4, 60), "long": (40, 400)}.get(
             intent.length, (15, 160))

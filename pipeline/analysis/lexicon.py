@@ -101,7 +101,8 @@ def load_lexicon() -> Lexicon:
         )
     ph = _read("phrases.yaml")
     list_keys = ("cliches", "template_frames", "imagery", "emotion", "address_openers",
-                 "meta_phrases", "alternative_markers", "promo", "negations")
+                 "meta_phrases", "alternative_markers", "promo", "negations", "negativity",
+                 "formal_frames", "casual_words", "abstract_words")
     pattern_keys = ("simile_patterns", "preamble_patterns", "promo_patterns",
                     "injection_patterns")
     lists = {k: _words(f"phrases.{k}", ph.get(k)) for k in list_keys}

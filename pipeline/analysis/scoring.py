@@ -60,6 +60,10 @@ FEATURE_TEXT: dict[str, tuple[str, str]] = {
     "query_injection": ("", "请求中含有针对评审的指令"),
     "sentences": ("句子层次分明", ""),
     "balanced_clauses": ("对仗工整", ""),
+    "negativity": ("", "含有消极、嘲讽或说教的字眼"),
+    "formal_mismatch": ("", "公文腔调，与亲近关系或幽默要求不符"),
+    "casual_mismatch": ("", "口吻随意，对长辈/上级/客户失敬"),
+    "abstract_ratio": ("", "空泛的抽象祝愿多，缺少具体内容"),
     "query_copy": ("", "照抄了请求原文"),
     "generic_opening": ("", "以“祝你/愿你”平铺直叙开头"),
 }

@@ -62,7 +62,7 @@ def _default_weights() -> dict[str, dict[str, float]]:
             "simile": 0.3, "imagery": 0.35, "parallelism": 0.3, "idioms": 0.2,
             "balanced_clauses": 0.3,
             "cliches": -0.35, "cliche_ratio": -1.5, "template_frames": -0.4,
-            "repetition": -1.5, "generic_opening": -0.2,
+            "repetition": -1.5, "generic_opening": -0.2, "abstract_ratio": -0.4,
         },
         "emotional_resonance": {
             "emotion": 0.3, "address_opener": 0.8, "first_person": 0.3, "recipient_named": 0.2,
@@ -72,7 +72,8 @@ def _default_weights() -> dict[str, dict[str, float]]:
             "wrong_occasion": -2.5, "taboo": -2.0, "honorific_slip": -0.8,
             "honorific_used": 0.3, "recipient_mismatch": -1.0, "promo": -1.5,
             "injection": -2.5, "emoji_spam": -0.8, "occasion_named": 0.2, "meta_echo": -0.5,
-            "query_copy": -0.6, "idioms": 0.1,
+            "query_copy": -0.6, "idioms": 0.1, "negativity": -1.5, "formal_mismatch": -1.0,
+            "casual_mismatch": -1.0, "too_formal": -0.5,
         },
         "content_richness": {
             "clauses": 0.2, "wish_facets": 0.15, "specific": 0.1, "imagery": 0.1,
@@ -91,11 +92,11 @@ class JudgeWeights:
     weights: dict[str, dict[str, float]] = field(default_factory=_default_weights)
     dimension_weights: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(DIMENSIONS, 1.0))
-    threshold: float = 3.5
+    threshold: float = 3.45
     veto: dict[str, float] = field(default_factory=lambda: {
         "wrong_occasion": 1.0, "taboo": 1.0, "promo": 1.0, "injection": 1.0, "preamble": 1.0,
         "several_greetings": 1.0, "meta": 1.0, "truncated": 1.0, "empty": 1.0,
-        "emoji_spam": 1.0, "recipient_mismatch": 1.0})
+        "emoji_spam": 1.0, "recipient_mismatch": 1.0, "negativity": 2.0})
     rules: list[PhraseRule] = field(default_factory=list)
     version: int = 1
     notes: str = "hand-set defaults of judge v1"
