@@ -195,3 +195,52 @@ def test_rerun_replays_the_journal(curation_set: Any, tmp_path: Path) -> None:
     no_reflect = run_curation(config(curation_set, tmp_path / "o", reflect=False,
                                      debate={"rounds": 2}), progress=False)
     assert no_reflect.metrics["calls"] == 0
+
+
+@pytest.mark.integration
+def test_stage_logs_one_mlflow_run_and_uploads_to_s3(curation_set: Any, s3_server: Any,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    """``curate`` with an s3:// output (real moto_server) and the local MLflow store: one run
+    with config, counts, agreement and cost; pairs and trace as artifacts; outputs and the
+    journal uploaded; a second run fetches the journal from S3 and calls nothing."""
+    from mlflow import MlflowClient
+
+    from zhufu.pipeline import tracking
+    from zhufu.pipeline.curation.stage import curate
+    from zhufu.pipeline.results import RESULT_FILE_ENV, StageResult
+
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("ZHUFU_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(RESULT_FILE_ENV, str(tmp_path / "result.json"))
+    s3_server.client().create_bucket(Bucket="curation")
+    cfg = config(curation_set, tmp_path, output_dir="s3://curation/runs/a",
+                 experiment="curation-test")
+    result = curate(cfg, progress=False)
+    assert result.outputs["pairs"] == "s3://curation/runs/a/pairs.json"
+    assert StageResult.from_json((tmp_path / "result.json").read_text()) == result
+    keys = {o["Key"] for o in s3_server.client().list_objects_v2(
+        Bucket="curation", Prefix="runs/a/")["Contents"]}
+    assert keys == {f"runs/a/{n}" for n in ("pairs.json", "trace.jsonl", "report.json",
+                                            "journal.jsonl")}
+    tracking.configure()
+    run = MlflowClient().get_run(result.mlflow_run_id)
+    assert run.data.params["retrieval.kind"] == "bm25" and run.data.params["reflect"] == "true"
+    metrics = run.data.metrics
+    assert metrics["candidates"] == 12 and metrics["pairs"] == result.metrics["pairs"]
+    assert "verdict_accuracy" in metrics and metrics["tokens_prompt"] > 0
+    assert metrics["seconds"] > 0 and metrics["calls"] == 48
+    artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "curation")}
+    assert {"curation/pairs.json", "curation/trace.jsonl"} <= artifacts
+
+    # a fresh pod (empty local work dir) resumes from the journal uploaded to S3
+    import shutil
+
+    from zhufu.pipeline.curation.stage import work_dirs
+
+    shutil.rmtree(work_dirs(cfg)[1])
+    again = curate(cfg, progress=False)
+    run2 = MlflowClient().get_run(again.mlflow_run_id)
+    assert run2.data.metrics["calls"] == 0 and run2.data.metrics["calls_replayed"] == 48
