@@ -43,6 +43,7 @@ from zhufu.operator.validation import SpecError, validate
 
 MANAGED = {"app.kubernetes.io/managed-by": builders.MANAGED_BY}
 TERMINAL = ("Succeeded", "Failed")
+RETRY_S = 2.0
 
 _kube: Kube | None = None
 _locks: defaultdict[tuple[str, str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -150,7 +151,9 @@ async def reconcile(kind: Kind, body: kopf.Body, runtime_s: float) -> None:
                                  settings_mod.current, generation)
     kopf.adopt(children, owner=body)
     for child in children:
-        await kube().create_if_absent(child)
+        created = await kube().create_if_absent(child)
+        if created and child["kind"] == "Job":
+            _event(obj, "Normal", "JobCreated", f"created Job {child['metadata']['name']}")
     await sync_parent(kind, namespace, name, created_generation=generation)
 
 
@@ -213,10 +216,11 @@ def _register(kind: Kind) -> None:
         await kube().delete("v1", "Service", namespace, names.service)
         await kube().delete("v1", "ConfigMap", namespace, names.config_map)
 
-    kopf.on.create(*res, id=f"{prefix}_create")(on_create)
-    kopf.on.resume(*res, id=f"{prefix}_resume")(on_create)
-    kopf.on.update(*res, field="spec", id=f"{prefix}_update")(on_update)
-    kopf.on.delete(*res, id=f"{prefix}_delete")(on_delete)
+    # backoff: an API error (500, timeout) retries the handler after 2 s, not Kopf's 60 s.
+    kopf.on.create(*res, id=f"{prefix}_create", backoff=RETRY_S)(on_create)
+    kopf.on.resume(*res, id=f"{prefix}_resume", backoff=RETRY_S)(on_create)
+    kopf.on.update(*res, field="spec", id=f"{prefix}_update", backoff=RETRY_S)(on_update)
+    kopf.on.delete(*res, id=f"{prefix}_delete", backoff=RETRY_S)(on_delete)
 
 
 for _kind in KINDS.values():

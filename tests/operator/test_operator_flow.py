@@ -238,3 +238,25 @@ def test_emulator_is_faithful_enough() -> None:
             else:
                 raise AssertionError("schema violation accepted")
     asyncio.run(run())
+
+
+async def test_api_errors_are_retried_to_one_job(tmp_path: Path) -> None:
+    """The API server answers 500 to the Job creation and 409 to the ConfigMap (as if a
+    previous attempt had made it): the operator retries and converges on exactly one Job."""
+    async with emulator() as (emu, url):
+        emu.fail_next(lambda r: str(r.method.value).upper() == "POST"
+                      and r.url.path.endswith("/jobs"), status=500, times=2)
+        emu.create("configmaps", {"metadata": {"name": "flaky-curate-config", "namespace": NS},
+                                  "data": {"config.yaml": "{}"}})
+        op = Operator(tmp_path, url, {})
+        op.start()
+        try:
+            emu.create("curationjobs", _cr("CurationJob", "flaky", {}))
+            await wait_for(lambda: emu.get("jobs", NS, "flaky-curate"), "Job after retries",
+                           op=op)
+            await wait_for(phase_is(emu, "curationjobs", "flaky", "Pending", "JobCreated"),
+                           "status after retries", op=op)
+            posts = [p for m, p in emu.log if m == "POST" and p.endswith("/jobs")]
+            assert len(posts) == 3 and _jobs(emu) == ["flaky-curate"]
+        finally:
+            await op.stop()
