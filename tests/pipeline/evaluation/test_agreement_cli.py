@@ -115,7 +115,8 @@ def test_agreement_on_all_paper_pairs(shared_data: Path) -> None:
     rep = agreement(str(shared_data / "reward_data_train.json"))
     assert rep["n_pairs"] == 6310
     assert rep["pair_accuracy"] >= 0.95
-    assert rep["near_same_length_accuracy"] >= 0.7 > rep["near_same_length_longer_wins_accuracy"]
+    assert rep["near_same_length_accuracy"] >= 0.74
+    assert rep["near_same_length_accuracy"] > rep["near_same_length_longer_wins_accuracy"]
     assert rep["accuracy"] >= 0.85 > rep["length_threshold_accuracy"]
     assert rep["bands"]["30-50"]["accuracy"] > rep["bands"]["30-50"]["length_rule_accuracy"]
 
