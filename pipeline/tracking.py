@@ -1,0 +1,261 @@
+"""MLflow tracking for every stage: one run per stage, params, metrics, datasets, models.
+
+Where runs go:
+
+- ``$MLFLOW_TRACKING_URI`` if set (an ``mlflow server``, whose artifacts may live on
+  S3-compatible storage); checked with ``GET /health`` before anything else runs;
+- else a local store: ``sqlite:///<data_dir>/mlflow.db`` with artifacts in
+  ``<data_dir>/mlartifacts`` — no server needed; ``zhufu ui`` browses it.
+
+Models are registered as plain Hugging Face dirs (the run's ``model/`` artifacts), so
+``zhufu.pipeline.models.resolve_model("models:/NAME@ALIAS")`` gives back a loadable dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from zhufu import __version__
+from zhufu.pipeline.models.paths import data_dir
+
+TRACKING_ENV = "MLFLOW_TRACKING_URI"
+REGISTRY_ENV = "MLFLOW_REGISTRY_URI"
+HEALTH_TIMEOUT_S = 5.0
+#: Params whose dotted key contains one of these are never logged.
+SECRET_MARKERS = ("key", "secret", "token", "password")
+MAX_PARAM_LEN = 6000
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be used (unreachable server, bad URI)."""
+
+
+def local_store() -> tuple[str, Path]:
+    """(sqlite URI, artifact folder) of the local store under the data directory."""
+    root = data_dir()
+    return f"sqlite:///{root / 'mlflow.db'}", root / "mlartifacts"
+
+
+def check_server(uri: str, timeout: float = HEALTH_TIMEOUT_S) -> None:
+    """Raise :class:`TrackingError` unless ``uri``/health answers 200 within ``timeout``."""
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            if resp.status == 200:
+                return
+            raise TrackingError(f"MLflow server {uri}: /health answered {resp.status}")
+    except (urllib.error.URLError, OSError) as e:
+        raise TrackingError(f"MLflow server {uri} is unreachable ({e}); start it, or unset "
+                            f"{TRACKING_ENV} to use the local store under {data_dir()}") from e
+
+
+_checked: set[str] = set()
+
+
+def configure() -> str:
+    """Point MLflow (tracking and registry) at the store in use and return its URI.
+
+    A remote http(s) server is health-checked once per process, so a stage fails in seconds
+    with a clear message instead of after training.
+    """
+    import mlflow
+
+    uri = remote_uri()
+    if uri:
+        if uri.startswith(("http://", "https://")) and uri not in _checked:
+            check_server(uri)
+            _checked.add(uri)
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        return uri
+    uri, artifacts = local_store()
+    artifacts.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    # MLflow exports the URIs to the environment for subprocesses; the local store follows
+    # ZHUFU_HOME instead, so a child with another ZHUFU_HOME must not inherit this one.
+    for var in (TRACKING_ENV, REGISTRY_ENV):
+        if os.environ.get(var) == uri:
+            del os.environ[var]
+    return uri
+
+
+def remote_uri() -> str:
+    """``$MLFLOW_TRACKING_URI`` when the user set one, else ``""`` (the local store)."""
+    return os.environ.get(TRACKING_ENV, "").strip()
+
+
+def ensure_experiment(name: str) -> str:
+    """The id of experiment ``name``, created if missing (local store: artifacts in
+    ``<data_dir>/mlartifacts/<name>``)."""
+    import mlflow
+
+    uri = configure()
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if not remote_uri():
+        location = (local_store()[1] / name).as_uri()
+    try:
+        return mlflow.create_experiment(name, artifact_location=location)
+    except Exception:  # noqa: BLE001 - created concurrently by another process
+        exp = mlflow.get_experiment_by_name(name)
+        if exp is None:
+            raise TrackingError(f"cannot create experiment {name!r} in {uri}") from None
+        return exp.experiment_id
+
+
+def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config dict → ``{"a.b": "value"}``; secret-looking keys are dropped.
+
+    >>> flatten_params({"llm": {"api_key_env": "X", "model": "m"}, "lr": 0.1})
+    {'llm.model': 'm', 'lr': '0.1'}
+    """
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if any(marker in full.lower() for marker in SECRET_MARKERS):
+            continue
+        if isinstance(value, Mapping) and value:
+            out.update(flatten_params(value, f"{full}."))
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            out[full] = text[:MAX_PARAM_LEN]
+    return out
+
+
+@contextmanager
+def stage_run(stage: str, config: BaseModel, experiment: str | None = None) -> Iterator[Any]:
+    """One MLflow run for one stage: config as params, ``zhufu.*`` tags; yields the run.
+
+    Inside another active run (``zhufu run`` wraps its stages) the stage run is nested.
+    The run ends FAILED if the body raises.
+    """
+    import mlflow
+
+    name = experiment or getattr(config, "experiment", None) or "zhufu"
+    exp_id = ensure_experiment(name)
+    nested = mlflow.active_run() is not None
+    tags = {"zhufu.stage": stage, "zhufu.version": __version__}
+    with mlflow.start_run(experiment_id=exp_id, run_name=stage, nested=nested,
+                          tags=tags) as run:
+        mlflow.log_params(flatten_params(config.model_dump(mode="json")))
+        yield run
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Log numeric metrics (non-numbers are skipped) at ``step`` on the active run."""
+    import mlflow
+
+    clean = {k: float(v) for k, v in metrics.items()
+             if isinstance(v, int | float) and not isinstance(v, bool)}
+    if clean:
+        mlflow.log_metrics(clean, step=step)
+
+
+def log_dataset(uri: str, name: str, context: str) -> None:
+    """Record a dataset input (``context`` = training / evaluation / …) on the active run.
+
+    Only the source URI and name are logged (an MLflow ``MetaDataset``), not the data.
+    """
+    import mlflow
+    from mlflow.data.http_dataset_source import HTTPDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+
+    try:
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+
+        source = resolve_dataset_source(uri)
+    except Exception:  # noqa: BLE001 - no registered source for e.g. zhufu://starter
+        source = HTTPDatasetSource(url=uri)
+    mlflow.log_input(MetaDataset(source=source, name=name), context=context)
+
+
+def log_figure(figure: Any, artifact_file: str) -> None:
+    """Log a matplotlib figure as an image artifact (e.g. ``plots/scores.png``)."""
+    import mlflow
+
+    mlflow.log_figure(figure, artifact_file)
+
+
+def log_png(path: str | Path, artifact_path: str | None = "plots") -> None:
+    """Log an image (or any) file under ``artifact_path`` of the active run."""
+    import mlflow
+
+    mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+
+def register_model_dir(local_dir: str | Path, name: str, alias: str | None = None,
+                       tags: Mapping[str, str] | None = None,
+                       artifact_path: str = "model") -> str:
+    """Log the HF model dir to the active run (a new run if none) and register it.
+
+    The files go under the run's ``artifact_path`` as they are (no MLflow flavor wrapper, so
+    any Hugging Face dir works and nothing is loaded into memory); a new version of
+    ``name`` points at them, ``tags`` are set on it and ``alias`` moves to it. Returns the
+    version number as a string.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    local_dir = Path(local_dir)
+    if not (local_dir / "config.json").is_file():
+        raise TrackingError(f"{local_dir}: not a Hugging Face model dir (no config.json)")
+    configure()
+    client = MlflowClient()
+    started = mlflow.active_run() is None
+    run = mlflow.active_run() or mlflow.start_run(
+        experiment_id=ensure_experiment("zhufu"), run_name=f"register-{name}")
+    try:
+        mlflow.log_artifacts(str(local_dir), artifact_path=artifact_path)
+        try:
+            client.create_registered_model(name)
+        except MlflowException as e:
+            if e.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        mv = client.create_model_version(
+            name, source=f"{run.info.artifact_uri}/{artifact_path}", run_id=run.info.run_id,
+            tags={"zhufu.version": __version__, **{k: str(v) for k, v in (tags or {}).items()}})
+    finally:
+        if started:
+            mlflow.end_run()
+    version = str(mv.version)
+    if alias:
+        client.set_registered_model_alias(name, alias, version)
+    return version
+
+
+def ui_command(port: int = 5000, host: str = "127.0.0.1") -> list[str]:
+    """The ``mlflow server`` command line that serves the local store's UI."""
+    uri, artifacts = local_store()
+    artifacts.mkdir(parents=True, exist_ok=True)
+    return [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", uri,
+            "--artifacts-destination", str(artifacts), "--host", host, "--port", str(port),
+            "--workers", "1"]
+
+
+def ui(port: int = 5000, host: str = "127.0.0.1") -> int:
+    """Serve the MLflow UI for the store in use (blocks); with a remote server print its URL."""
+    remote = remote_uri()
+    if remote:
+        print(f"Runs are tracked on {remote}: open it in a browser.")
+        return 0
+    cmd = ui_command(port, host)
+    print(f"MLflow UI for {local_store()[0]} on http://{host}:{port} (Ctrl-C stops it)")
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 0

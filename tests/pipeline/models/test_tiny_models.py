@@ -1,0 +1,93 @@
+"""The tiny Qwen2 policy and reward model: built offline, deterministic, loadable, runnable."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from zhufu.pipeline.models import (
+    ModelSpecError,
+    load_causal_lm,
+    load_reward_model,
+    output_path,
+    resolve_model,
+    tiny_policy_path,
+    tiny_reward_model_path,
+)
+
+
+def test_tiny_policy_shape_and_generation(zhufu_home: Path) -> None:
+    import torch
+
+    path = tiny_policy_path()
+    assert path == zhufu_home / "models" / "tiny-qwen2"
+    assert resolve_model("tiny") == path
+    model, tok = load_causal_lm("tiny", device="cpu")
+    cfg = model.config
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads,
+            cfg.num_key_value_heads, cfg.head_dim) == (64, 2, 4, 2, 64)
+    assert cfg.vocab_size == len(tok) == 151_665 and cfg.tie_word_embeddings
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    assert 9_000_000 < sum(p.numel() for p in model.parameters()) < 11_000_000
+    assert tok.padding_side == "left"
+    batch = tok(["你好", "祝你生日快乐，天天开心"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        logits = model(**batch).logits
+    assert logits.shape == (2, batch.input_ids.shape[1], 151_665)
+    assert torch.isfinite(logits).all()
+    out = model.generate(**batch, max_new_tokens=5, do_sample=False)
+    assert out.shape == (2, batch.input_ids.shape[1] + 5)
+    assert model.generation_config.pad_token_id == tok.pad_token_id == 151_643
+
+
+def test_tiny_reward_model_scores(zhufu_home: Path) -> None:
+    import torch
+
+    assert resolve_model("tiny-rm") == tiny_reward_model_path()
+    model, tok = load_reward_model("tiny-rm", device="cpu")
+    assert model.config.num_labels == 1 and model.config.pad_token_id == 151_643
+    batch = tok(["新年快乐", "祝您中秋团圆，阖家幸福美满"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        scores = model(**batch).logits
+    assert scores.shape == (2, 1) and torch.isfinite(scores).all()
+    # padding must not change a sequence's score (the head reads the last real token)
+    with torch.no_grad():
+        alone = model(**tok(["新年快乐"], return_tensors="pt")).logits
+    assert torch.allclose(alone[0], scores[0], atol=1e-5)
+
+
+def test_tiny_build_is_deterministic(zhufu_home: Path, tmp_path: Path) -> None:
+    """A second build (another data dir) has byte-identical weights."""
+    first = tiny_policy_path() / "model.safetensors"
+    other = tmp_path / "other-home"
+    (other / "models").mkdir(parents=True)
+    (other / "models" / "qwen2.5-tokenizer").symlink_to(zhufu_home / "models" /
+                                                        "qwen2.5-tokenizer")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ZHUFU_HOME", str(other))
+        second = tiny_policy_path() / "model.safetensors"
+    assert second.parent.parent == other / "models"
+
+    def digest(p: Path) -> str:
+        return hashlib.sha256(p.read_bytes()).hexdigest()
+
+    assert digest(first) == digest(second)
+
+
+def test_local_dir_spec_and_errors(zhufu_home: Path, tmp_path: Path) -> None:
+    assert resolve_model(str(tiny_policy_path())) == tiny_policy_path()
+    with pytest.raises(ModelSpecError, match="not 'tiny', 'tiny-rm'"):
+        resolve_model(str(tmp_path / "nope"))
+    (tmp_path / "f.bin").write_bytes(b"x")
+    with pytest.raises(ModelSpecError, match="is a file"):
+        resolve_model(str(tmp_path / "f.bin"))
+    with pytest.raises(ModelSpecError, match="num_labels=1"):
+        load_reward_model("tiny")  # a causal LM has no 1-score head config
+
+
+def test_output_path(zhufu_home: Path, tmp_path: Path) -> None:
+    assert output_path(".zhufu/outputs", "sft", "r1") == str(zhufu_home / "outputs" / "sft/r1")
+    assert output_path(str(tmp_path), "x") == str(tmp_path / "x")
+    assert output_path("s3://b/p/", "sft", "r1") == "s3://b/p/sft/r1"
