@@ -1,0 +1,113 @@
+"""Helpers of the reliability tests: servers, the ``zhufu`` console script, small data sets.
+
+``free_port``/``wait_http``/``start_server``/``stop_server`` mirror the ones in
+``tests/conftest.py`` (a conftest module cannot be imported by name under
+``--import-mode=importlib``). Servers run in their own process group, stopped by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent
+ZHUFU = BIN / "zhufu"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server for {url} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def start_server(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    handle = log.open("wb")
+    return subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=10)
+
+
+@dataclass
+class ChaosLLM:
+    url: str  # the OpenAI base URL, .../v1
+    log: Path
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines()]
+
+
+@dataclass
+class Ran:
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def zhufu(args: list[str], home: Path, env: dict[str, str] | None = None,
+          timeout: float = 180) -> Ran:
+    """Run ``zhufu ARGS`` (cwd = ``home``, ``ZHUFU_HOME`` = ``home``, no MLflow URI unless
+    ``env`` gives one) and return its exit code, output and wall time."""
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    full.update({"ZHUFU_HOME": str(home), "PYTHONUNBUFFERED": "1"})
+    full.update(env or {})
+    home.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    proc = subprocess.run([str(ZHUFU), *args], capture_output=True, text=True, env=full,
+                          cwd=home, timeout=timeout)
+    return Ran(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+
+
+def labelled_from_pairs(shared: Path, out: Path, n_queries: int, skip: int = 0) -> Path:
+    """Labelled JSONL (chosen → 1, rejected → 0) from ``n_queries`` of the paper's pairs."""
+    rows = json.loads((shared / "reward_data_train.json").read_text(encoding="utf-8"))
+    seen: set[str] = set()
+    with out.open("w", encoding="utf-8") as fh:
+        for row in rows[skip:]:
+            q = row["conversations"][0]["value"]
+            if q in seen or row["chosen"]["value"] == row["rejected"]["value"]:
+                continue
+            seen.add(q)
+            for key, label in (("chosen", 1), ("rejected", 0)):
+                fh.write(json.dumps({"query": q, "response": row[key]["value"],
+                                     "label": label}, ensure_ascii=False) + "\n")
+            if len(seen) == n_queries:
+                break
+    return out
