@@ -246,9 +246,11 @@ def job(kind: Kind, name: str, namespace: str, workload: dict[str, Any], config:
     }
     if nodes > 1:
         pod_spec["subdomain"] = names.service
+    defaults = settings.defaults()
     for key in ("nodeSelector", "tolerations", "priorityClassName"):
-        if workload.get(key):
-            pod_spec[key] = workload[key]
+        value = workload.get(key) or defaults.get(key)
+        if value:
+            pod_spec[key] = value
     spec: dict[str, Any] = {
         "backoffLimit": int(workload.get("backoffLimit", 2)),
         "completions": nodes,

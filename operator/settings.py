@@ -13,12 +13,16 @@
 | ``ZHUFU_DEPENDENCY_POLL_S`` | re-check delay while waiting for a dependency | ``15`` |
 | ``ZHUFU_DEPENDENCY_TIMEOUT_S`` | how long a missing dependency may stay missing | ``600`` |
 | ``ZHUFU_RUN_AS_USER`` | uid of job pods (non-root) | ``1000`` |
+| ``ZHUFU_DEFAULT_NODE_SELECTOR`` | JSON object used when a spec sets no nodeSelector | ``""`` |
+| ``ZHUFU_DEFAULT_TOLERATIONS`` | JSON list used when a spec sets no tolerations | ``""`` |
+| ``ZHUFU_DEFAULT_PRIORITY_CLASS`` | priorityClassName when a spec sets none | ``""`` |
 
 Secret values never pass through here: only Secret *names*, which job pods reference.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -37,6 +41,23 @@ class OperatorSettings:
     dependency_poll_s: float = 15.0
     dependency_timeout_s: float = 600.0
     run_as_user: int = 1000
+    default_node_selector: str = ""
+    default_tolerations: str = ""
+    default_priority_class: str = ""
+
+    def defaults(self) -> dict[str, object]:
+        """Workload defaults for GPU scheduling (nodeSelector, tolerations, priority class)."""
+        out: dict[str, object] = {}
+        for key, raw, kind in (("nodeSelector", self.default_node_selector, dict),
+                               ("tolerations", self.default_tolerations, list)):
+            value = json.loads(raw) if raw.strip() else None
+            if value:
+                if not isinstance(value, kind):
+                    raise SettingsError(f"default {key}: expected a JSON {kind.__name__}")
+                out[key] = value
+        if self.default_priority_class:
+            out["priorityClassName"] = self.default_priority_class
+        return out
 
 
 class SettingsError(ValueError):
@@ -57,6 +78,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> OperatorSettings:
             values[f.name] = kind(raw) if kind is not str else raw
         except ValueError as e:
             raise SettingsError(f"{var}={raw!r}: expected {kind.__name__}") from e
+    try:
+        OperatorSettings(**values).defaults()  # type: ignore[arg-type]
+    except json.JSONDecodeError as e:
+        raise SettingsError(f"ZHUFU_DEFAULT_NODE_SELECTOR/TOLERATIONS: not JSON: {e}") from e
     if "image_pull_policy" in values and values["image_pull_policy"] not in (
             "Always", "IfNotPresent", "Never"):
         raise SettingsError("ZHUFU_IMAGE_PULL_POLICY: expected Always, IfNotPresent or Never")

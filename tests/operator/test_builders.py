@@ -123,6 +123,21 @@ def test_settings_from_environment() -> None:
         "http://m:1", 0.5, "x/y:z", "ml")
     with pytest.raises(SettingsError, match="ZHUFU_DEPENDENCY_TIMEOUT_S"):
         load_settings({"ZHUFU_DEPENDENCY_TIMEOUT_S": "soon"})
+    with pytest.raises(SettingsError, match="not JSON"):
+        load_settings({"ZHUFU_DEFAULT_TOLERATIONS": "[{"})
+
+
+def test_default_gpu_scheduling_applies_only_where_the_spec_is_silent() -> None:
+    s = load_settings({"ZHUFU_DEFAULT_NODE_SELECTOR": '{"pool": "gpu"}',
+                       "ZHUFU_DEFAULT_TOLERATIONS": '[{"key": "gpu", "operator": "Exists"}]',
+                       "ZHUFU_DEFAULT_PRIORITY_CLASS": "batch", "ZHUFU_NAMESPACE": ""})
+    k = KINDS["GRPORun"]
+    workload, _, config = validate(k, "d", {"nodeSelector": {"pool": "h100"}})
+    pod = builders.job(k, "d", "ns", workload, config, s)["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "h100"}
+    assert pod["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
+    assert pod["priorityClassName"] == "batch"
+    assert load_settings({"ZHUFU_DEFAULT_NODE_SELECTOR": "null"}).defaults() == {}
 
 
 # Specs that pass the CRD schema but not the operator: (kind, spec, field named in the error).
