@@ -118,17 +118,38 @@ class CurateConfig(StageConfig):
         return self
 
 
+class CharEncoderConfig(Strict):
+    """Shape of the fresh BERT-style encoder used when ``base_model: char``."""
+
+    hidden_size: int = Field(128, ge=16, le=2048)
+    num_layers: int = Field(2, ge=1, le=48)
+    num_heads: int = Field(4, ge=1, le=64)
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> CharEncoderConfig:
+        if self.hidden_size % self.num_heads:
+            raise ValueError("char_encoder: hidden_size must be a multiple of num_heads")
+        return self
+
+
 class RewardModelConfig(StageConfig):
     data: str | None = Field(None, description="ShareGPT preference JSON; None = curated.")
-    base_model: str = TINY
+    base_model: str = Field(
+        TINY, description="'tiny', 'char' (a fresh encoder over the characters of the "
+        "training split, shaped by char_encoder), a local path or a models:/ URI.")
+    char_encoder: CharEncoderConfig = Field(default_factory=CharEncoderConfig)
     eval_fraction: float = Field(0.1, gt=0, lt=1)
     num_epochs: float = Field(1.0, gt=0)
     max_steps: int = Field(-1, ge=-1)
     learning_rate: float = Field(5e-5, gt=0)
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
     batch_size: int = Field(16, ge=1)
     max_length: int = Field(192, ge=16)
     lora: LoRAConfig | None = None
     register_as: str = "zhufu-reward"
+    alias: str | None = Field("candidate", description="Alias set on the new version.")
 
 
 class JudgeTrainConfig(StageConfig):

@@ -1,0 +1,290 @@
+"""Train a reward model on preference pairs with TRL's RewardTrainer, and measure it honestly.
+
+What it does:
+
+1. loads the pairs (``cfg.data``: ShareGPT preference JSON, path or ``s3://``; None = the
+   starter pairs) and holds out ``cfg.eval_fraction`` of them (seeded shuffle);
+2. builds the model: ``base_model: char`` makes a fresh BERT-style encoder whose vocabulary
+   is the characters of the training split (see :mod:`.char_encoder`); anything else is a
+   model spec (``tiny``, a local dir, ``models:/…``) loaded with a fresh one-output head;
+3. trains with ``trl.RewardTrainer`` (Bradley-Terry loss ``-log σ(r_chosen - r_rejected)``),
+   optionally through LoRA adapters that are merged before saving;
+4. scores both sides of every held-out pair and reports the accuracy overall, on pairs of
+   near-same length, and by length-difference band — next to two baselines on the same
+   held-out pairs: "longer wins" and a character n-gram TF-IDF logistic regression fitted on
+   the same training split (:mod:`zhufu.pipeline.evaluation.ngram_baseline`);
+5. logs all of it as one MLflow run (params, metrics, a PNG of accuracy by band, the report
+   JSON), registers the model dir as ``cfg.register_as`` and returns a :class:`StageResult`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from zhufu.pipeline.config import RewardModelConfig
+from zhufu.pipeline.results import StageResult, emit
+
+STARTER_URI = "zhufu://starter/pairs"
+#: Bands of relative length difference |len(c) - len(r)| / max(len) used in the report; the
+#: first band is the "near-same length" of :mod:`zhufu.pipeline.evaluation.metrics`.
+DELTA_BANDS: tuple[tuple[str, float, float], ...] = (
+    ("0-15pct", 0.0, 0.15), ("15-30pct", 0.15, 0.30), ("30-50pct", 0.30, 0.50),
+    ("50-100pct", 0.50, 1.01))
+
+
+def split_pairs(pairs: Sequence[Any], eval_fraction: float, seed: int) -> tuple[list, list]:
+    """(train, held-out): a seeded shuffle, at least one pair on each side.
+
+    >>> tr, ev = split_pairs(list(range(10)), 0.2, seed=0)
+    >>> len(tr), len(ev), sorted(tr + ev) == list(range(10))
+    (8, 2, True)
+    """
+    if len(pairs) < 2:
+        raise ValueError(f"need at least 2 preference pairs to hold one out, got {len(pairs)}")
+    order = list(range(len(pairs)))
+    random.Random(seed).shuffle(order)
+    n_eval = min(len(pairs) - 1, max(1, round(eval_fraction * len(pairs))))
+    return [pairs[i] for i in order[n_eval:]], [pairs[i] for i in order[:n_eval]]
+
+
+def delta_band(chosen: str, rejected: str) -> str:
+    """The :data:`DELTA_BANDS` name of a pair's relative length difference."""
+    longer = max(len(chosen), len(rejected)) or 1
+    rel = abs(len(chosen) - len(rejected)) / longer
+    for name, lo, hi in DELTA_BANDS:
+        if (lo == 0.0 and rel <= hi) or lo < rel <= hi:
+            return name
+    return DELTA_BANDS[-1][0]
+
+
+def accuracy_report(pairs: Sequence[Any], chosen_scores: Sequence[float],
+                    rejected_scores: Sequence[float]) -> dict[str, float]:
+    """``acc`` overall, ``acc_near`` on near-same-length pairs, ``acc_band/<band>`` and the
+    counts ``n``, ``n_near``, ``n_band/<band>`` (ties count one half)."""
+    from zhufu.pipeline.evaluation.metrics import near_same_length, pair_accuracy
+
+    near = near_same_length([len(p.chosen) for p in pairs], [len(p.rejected) for p in pairs])
+    out: dict[str, float] = {"n": float(len(pairs)), "acc": pair_accuracy(chosen_scores,
+                                                                          rejected_scores)}
+    idx = [i for i, m in enumerate(near) if m]
+    out["n_near"] = float(len(idx))
+    out["acc_near"] = pair_accuracy([chosen_scores[i] for i in idx],
+                                    [rejected_scores[i] for i in idx])
+    for name, _, _ in DELTA_BANDS:
+        idx = [i for i, p in enumerate(pairs) if delta_band(p.chosen, p.rejected) == name]
+        out[f"n_band/{name}"] = float(len(idx))
+        out[f"acc_band/{name}"] = pair_accuracy([chosen_scores[i] for i in idx],
+                                                [rejected_scores[i] for i in idx])
+    return out
+
+
+def baselines(train: Sequence[Any], held_out: Sequence[Any],
+              seed: int) -> dict[str, dict[str, float]]:
+    """Accuracy reports of "longer wins" and the n-gram LR (fitted on ``train``)."""
+    from zhufu.pipeline.evaluation.ngram_baseline import fit_ngram_baseline
+
+    longer = accuracy_report(held_out, [len(p.chosen) for p in held_out],
+                             [len(p.rejected) for p in held_out])
+    ngram = fit_ngram_baseline([p.chosen for p in train], [p.rejected for p in train], seed=seed)
+    sc = ngram.score([p.chosen for p in held_out]).tolist()
+    sr = ngram.score([p.rejected for p in held_out]).tolist()
+    return {"longer": longer, "ngram": accuracy_report(held_out, sc, sr)}
+
+
+def pair_dataset(tokenizer: Any, pairs: Sequence[Any], max_length: int) -> Any:
+    """A ``datasets.Dataset`` of pre-tokenised ``chosen_ids`` / ``rejected_ids`` (TRL's
+    processed format), encoded by :func:`zhufu.pipeline.rewards.rm.encode`."""
+    from datasets import Dataset
+
+    from zhufu.pipeline.rewards.rm import encode
+
+    queries = [p.query for p in pairs]
+    chosen = encode(tokenizer, queries, [p.chosen for p in pairs], max_length)["input_ids"]
+    rejected = encode(tokenizer, queries, [p.rejected for p in pairs], max_length)["input_ids"]
+    return Dataset.from_dict({"chosen_ids": chosen, "rejected_ids": rejected})
+
+
+def build_model(cfg: RewardModelConfig, train: Sequence[Any]) -> tuple[Any, Any]:
+    """(sequence-classification model with one output, tokenizer) to train."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from zhufu.pipeline.models import load_tokenizer, resolve_model
+
+    torch.manual_seed(cfg.seed)
+    if cfg.base_model == "char":
+        from zhufu.pipeline.train.char_encoder import build_char_encoder
+
+        texts = [t for p in train for t in (p.query, p.chosen, p.rejected)]
+        return build_char_encoder(texts, cfg.char_encoder, max_length=cfg.max_length)
+    base = resolve_model(cfg.base_model)
+    tokenizer = load_tokenizer(str(base), padding_side="right")
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1,
+                                                               dtype=torch.float32)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def _peft_config(cfg: RewardModelConfig) -> Any:
+    if cfg.lora is None:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=list(cfg.lora.target_modules), task_type="SEQ_CLS")
+
+
+def _metrics_callback() -> Any:
+    """A Trainer callback that sends every logged number to the active MLflow run."""
+    from transformers import TrainerCallback
+
+    from zhufu.pipeline import tracking
+
+    class MLflowMetrics(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+            if logs and state.is_world_process_zero:
+                tracking.log_metrics({f"train/{k}": v for k, v in logs.items()},
+                                     step=state.global_step)
+
+    return MLflowMetrics()
+
+
+def train(cfg: RewardModelConfig, model: Any, tokenizer: Any, train_pairs: Sequence[Any],
+          callbacks: Sequence[Any] = ()) -> tuple[Any, dict[str, float]]:
+    """Run RewardTrainer; return (trained model, LoRA merged) and timing figures."""
+    import torch
+    from trl import RewardConfig, RewardTrainer
+
+    dataset = pair_dataset(tokenizer, train_pairs, cfg.max_length)
+    on_gpu = torch.cuda.is_available()
+    with tempfile.TemporaryDirectory(prefix="zhufu-rm-ckpt-") as ckpt:
+        args = RewardConfig(
+            output_dir=ckpt, max_steps=cfg.max_steps, num_train_epochs=cfg.num_epochs,
+            learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.scheduler,
+            warmup_steps=cfg.warmup_ratio, per_device_train_batch_size=cfg.batch_size,
+            max_length=None,  # pairs are truncated by encode(), never dropped
+            seed=cfg.seed, bf16=on_gpu and torch.cuda.is_bf16_supported(), use_cpu=not on_gpu,
+            save_strategy="no", report_to="none", logging_steps=10, logging_first_step=True,
+            dataloader_num_workers=0,
+        )
+        trainer = RewardTrainer(model=model, args=args, train_dataset=dataset,
+                                processing_class=tokenizer, peft_config=_peft_config(cfg),
+                                callbacks=list(callbacks))
+        started = time.perf_counter()
+        output = trainer.train()
+        seconds = time.perf_counter() - started
+    trained = trainer.model
+    if cfg.lora is not None:
+        trained = trained.merge_and_unload()
+    loss = float(output.training_loss)
+    steps = int(output.global_step)
+    if not math.isfinite(loss):
+        raise RuntimeError(f"reward-model loss is {loss} after {steps} steps; "
+                           "lower learning_rate")
+    seen = min(steps * cfg.batch_size, math.ceil(cfg.num_epochs * len(dataset))) \
+        if cfg.max_steps < 0 else steps * cfg.batch_size
+    return trained, {"train_loss": loss, "steps": float(steps), "train_seconds": seconds,
+                     "pairs_per_s": seen / seconds if seconds > 0 else 0.0}
+
+
+def plot_bands(reports: dict[str, dict[str, float]], path: Path) -> Path:
+    """Grouped bars: accuracy per length-difference band for each scorer; n under each band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [name for name, _, _ in DELTA_BANDS]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / max(1, len(reports))
+    for k, (label, rep) in enumerate(reports.items()):
+        xs = [i + k * width for i in range(len(names))]
+        ys = [rep.get(f"acc_band/{b}", float("nan")) for b in names]
+        ax.bar(xs, ys, width=width, label=f"{label} (all {rep['acc']:.3f})")
+    first = next(iter(reports.values()))
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(names))],
+                  [f"{b}\nn={int(first[f'n_band/{b}'])}" for b in names])
+    ax.set_xlabel("|len(chosen) - len(rejected)| / longer (held-out pairs)")
+    ax.set_ylabel("pair accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("Reward model vs baselines by length difference")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _save_dir(cfg: RewardModelConfig, run_id: str) -> tuple[Path, str]:
+    """(local dir to save into, final output location) — s3:// outputs are uploaded after."""
+    from zhufu.pipeline.models import output_path
+
+    target = output_path(cfg.output_dir, "reward-model", run_id)
+    if target.startswith("s3://"):
+        return Path(tempfile.mkdtemp(prefix="zhufu-rm-")), target
+    return Path(target), target
+
+
+def run_train_rm(cfg: RewardModelConfig) -> StageResult:
+    """Train, evaluate, log and register the reward model (see module docstring)."""
+    import mlflow
+
+    from zhufu.pipeline import tracking
+    from zhufu.pipeline.data import load_pairs
+    from zhufu.pipeline.rewards.rm import score_with
+
+    tracking.configure()  # fail fast on an unreachable server, before any work
+    pairs = load_pairs(cfg.data)
+    train_pairs, held_out = split_pairs(pairs, cfg.eval_fraction, cfg.seed)
+    with tracking.stage_run("train-rm", cfg) as run:
+        run_id = run.info.run_id
+        tracking.log_dataset(cfg.data or STARTER_URI, "preference-pairs", "training")
+        model, tokenizer = build_model(cfg, train_pairs)
+        n_params = sum(p.numel() for p in model.parameters())
+        tracking.log_metrics({"data/train_pairs": len(train_pairs),
+                              "data/eval_pairs": len(held_out), "model/params": n_params})
+        model, timing = train(cfg, model, tokenizer, train_pairs, [_metrics_callback()])
+        model.config.zhufu_max_length = cfg.max_length
+        model.eval()
+        queries = [p.query for p in held_out]
+        sc = score_with(model, tokenizer, queries, [p.chosen for p in held_out],
+                        max_length=cfg.max_length)
+        sr = score_with(model, tokenizer, queries, [p.rejected for p in held_out],
+                        max_length=cfg.max_length)
+        reports = {"rm": accuracy_report(held_out, sc, sr), **baselines(train_pairs, held_out,
+                                                                         cfg.seed)}
+        metrics = {**timing, "model_params": float(n_params)}
+        for scorer, rep in reports.items():
+            metrics.update({f"{scorer}/{k}": v for k, v in rep.items()
+                            if not (isinstance(v, float) and math.isnan(v))})
+        tracking.log_metrics(metrics)
+        with tempfile.TemporaryDirectory(prefix="zhufu-rm-report-") as tmp:
+            tracking.log_png(plot_bands(reports, Path(tmp) / "rm_accuracy_by_length.png"))
+        mlflow.log_dict({"reports": reports, "timing": timing}, "rm_report.json")
+        local, target = _save_dir(cfg, run_id)
+        model.save_pretrained(local)
+        tokenizer.save_pretrained(local)
+        (Path(local) / "zhufu_rm.json").write_text(json.dumps(
+            {"max_length": cfg.max_length, "base_model": cfg.base_model}), encoding="utf-8")
+        if target.startswith("s3://"):
+            from zhufu.pipeline.models.storage import upload_dir
+
+            upload_dir(local, target)
+        version = tracking.register_model_dir(local, cfg.register_as, alias=cfg.alias,
+                                              tags={"zhufu.stage": "train-rm", "run_id": run_id})
+    summary = {k: metrics[k] for k in ("rm/acc", "rm/acc_near", "ngram/acc", "ngram/acc_near",
+                                       "longer/acc", "longer/acc_near", "rm/n", "rm/n_near",
+                                       "train_loss", "train_seconds") if k in metrics}
+    result = StageResult(stage="train-rm", mlflow_run_id=run_id, outputs={"model": target},
+                         registered={cfg.register_as: version}, metrics=summary)
+    emit(result)
+    return result
