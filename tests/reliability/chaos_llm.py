@@ -17,8 +17,8 @@ The first four are transport faults (the client must retry); ``bad_content`` is 
 successful call with a useless answer (the stage must count it as malformed). Right answers
 come from ``tests/pipeline/curation/agent_server.py``'s ``answer_for`` for the curation
 agents, and from :func:`judge_answer` for the judge prompt. Every request is appended to
-``--log`` as ``{"n", "key", "attempt", "outcome", "bytes", "user"}`` (``user``: the last
-message's text, cut to 300 characters) before the answer is sent.
+``--log`` as ``{"n", "key", "attempt", "outcome", "bytes", "system", "user"}`` (the first
+and last messages' text) before the answer is sent.
 """
 
 from __future__ import annotations
@@ -81,10 +81,11 @@ class ChaosServer:
         self.seen[key] = attempt + 1
         self.n += 1
         what = outcome(self.seed, key, attempt, self.rate)
+        system = str(body["messages"][0]["content"])
         user = str(body["messages"][-1]["content"])
-        self.log.write(json.dumps({"n": self.n, "key": key, "attempt": attempt,
-                                   "outcome": what, "bytes": len(raw), "user": user[:300]},
-                                  ensure_ascii=False) + "\n")
+        record = {"n": self.n, "key": key, "attempt": attempt, "outcome": what,
+                  "bytes": len(raw), "system": system, "user": user}
+        self.log.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.log.flush()
         if what == "429":
             return web.Response(status=429, text="slow down", headers={"Retry-After": "0.05"})
@@ -96,7 +97,6 @@ class ChaosServer:
         if what == "bad_body":
             return web.Response(status=200, text='{"id": "x", "choices": [{"mess',
                                 content_type="application/json")
-        system = str(body["messages"][0]["content"])
         if what == "bad_content":
             content = "好的，我来评一下：{这不是 JSON"
         elif JUDGE_MARKER in system:
