@@ -22,6 +22,9 @@ app.add_typer(data.app, name="data")
 from zhufu.pipeline.cli import evaluate, judge  # noqa: E402
 
 app.add_typer(judge.app, name="judge")
+from zhufu.pipeline.cli import judge_train  # noqa: E402
+
+judge.app.command("train")(judge_train.train)
 app.add_typer(evaluate.app, name="eval")
 from zhufu.pipeline.cli import operator_cmd  # noqa: E402
 
@@ -41,6 +44,12 @@ app.add_typer(rm.app, name="rm")
 from zhufu.pipeline.cli import run  # noqa: E402
 
 app.command("run")(run.run)
+
+from zhufu.pipeline.cli import models  # noqa: E402
+
+app.command("sft")(models.sft)
+app.add_typer(models.app, name="models")
+app.command("ui")(models.ui)
 
 
 def main() -> None:

@@ -1,0 +1,127 @@
+"""Supervised fine-tuning of the policy on Alpaca-style greetings with TRL's SFTTrainer.
+
+Each example becomes a two-turn chat: the user turn is the instruction (plus the input, if
+any, on a new line), the assistant turn is the greeting. The model trains on the whole
+rendered chat (TRL's default), optionally through LoRA adapters that are merged before
+saving. The result is saved, logged to one MLflow run, registered as ``cfg.register_as``
+with alias ``cfg.alias`` (default ``models:/zhufu-policy@sft``) and returned as a
+:class:`StageResult`.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from zhufu.pipeline.config import SFTConfig
+from zhufu.pipeline.results import StageResult, emit
+from zhufu.pipeline.train.callbacks import mlflow_metrics_callback
+
+STARTER_URI = "zhufu://starter/sft"
+
+
+def to_messages(instruction: str, input_text: str, output: str) -> list[dict[str, str]]:
+    """Alpaca fields → chat messages (instruction and input form the user turn).
+
+    >>> to_messages("写一句生日祝福", "给妈妈", "妈妈生日快乐！")[0]["content"]
+    '写一句生日祝福\\n给妈妈'
+    """
+    user = instruction.strip()
+    if input_text and input_text.strip():
+        user = f"{user}\n{input_text.strip()}"
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
+
+
+def build_dataset(data: str | None) -> Any:
+    """A ``datasets.Dataset`` with one ``messages`` column from ``load_sft(data)``."""
+    from datasets import Dataset
+
+    from zhufu.pipeline.data import load_sft
+
+    rows = [{"messages": to_messages(ex.instruction, ex.input, ex.output)}
+            for ex in load_sft(data)]
+    if not rows:
+        raise ValueError(f"{data or STARTER_URI}: no SFT examples")
+    return Dataset.from_list(rows)
+
+
+def _save_dir(cfg: SFTConfig, run_id: str) -> tuple[Path, str]:
+    """(local dir to save into, final output location) — s3:// outputs are uploaded after."""
+    from zhufu.pipeline.models import output_path
+
+    target = output_path(cfg.output_dir, "sft", run_id)
+    if target.startswith("s3://"):
+        return Path(tempfile.mkdtemp(prefix="zhufu-sft-")), target
+    return Path(target), target
+
+
+def run_sft(cfg: SFTConfig) -> StageResult:
+    """Train, save, log and register the SFT policy (see module docstring)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from trl import SFTConfig as TRLSFTConfig
+    from trl import SFTTrainer
+
+    from zhufu.pipeline import tracking
+    from zhufu.pipeline.models import load_tokenizer, resolve_model
+
+    tracking.configure()  # fail fast on an unreachable server, before any work
+    dataset = build_dataset(cfg.data)
+    base = resolve_model(cfg.base_model)
+    tokenizer = load_tokenizer(str(base), padding_side="right")
+    on_gpu = torch.cuda.is_available()
+    with tracking.stage_run("sft", cfg) as run:
+        run_id = run.info.run_id
+        tracking.log_dataset(cfg.data or STARTER_URI, "sft", "training")
+        tracking.log_metrics({"data/examples": len(dataset)})
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+        peft_config = None
+        if cfg.lora is not None:
+            from peft import LoraConfig
+
+            peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
+                                     lora_dropout=cfg.lora.dropout,
+                                     target_modules=list(cfg.lora.target_modules),
+                                     task_type="CAUSAL_LM")
+        with tempfile.TemporaryDirectory(prefix="zhufu-sft-ckpt-") as ckpt:
+            args = TRLSFTConfig(
+                output_dir=ckpt, max_steps=cfg.max_steps, num_train_epochs=cfg.num_epochs,
+                learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
+                max_length=cfg.max_length, seed=cfg.seed, bf16=on_gpu and
+                torch.cuda.is_bf16_supported(), use_cpu=not on_gpu, save_strategy="no",
+                report_to="none", logging_steps=1, logging_first_step=True,
+                dataloader_num_workers=0, disable_tqdm=False,
+            )
+            trainer = SFTTrainer(model=model, args=args, train_dataset=dataset,
+                                 processing_class=tokenizer, peft_config=peft_config,
+                                 callbacks=[mlflow_metrics_callback()])
+            started = time.perf_counter()
+            output = trainer.train()
+            seconds = time.perf_counter() - started
+        steps = int(output.global_step)
+        loss = float(output.training_loss)
+        if not math.isfinite(loss):
+            raise RuntimeError(f"SFT loss is {loss} after {steps} steps; lower learning_rate")
+        trained = trainer.model
+        if peft_config is not None:
+            trained = trained.merge_and_unload()
+        local, target = _save_dir(cfg, run_id)
+        trained.save_pretrained(local)
+        tokenizer.padding_side = "left"  # saved for generation
+        tokenizer.save_pretrained(local)
+        if target.startswith("s3://"):
+            from zhufu.pipeline.models.storage import upload_dir
+
+            upload_dir(local, target)
+        metrics = {"train_loss": loss, "steps": float(steps),
+                   "steps_per_s": steps / seconds if seconds > 0 else 0.0}
+        tracking.log_metrics(metrics)
+        version = tracking.register_model_dir(local, cfg.register_as, alias=cfg.alias,
+                                              tags={"zhufu.stage": "sft", "run_id": run_id})
+    result = StageResult(stage="sft", mlflow_run_id=run_id, outputs={"model": target},
+                         registered={cfg.register_as: version}, metrics=metrics)
+    emit(result)
+    return result
