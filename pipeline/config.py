@@ -109,6 +109,9 @@ class CurateConfig(StageConfig):
     reflect: bool = True
     dev_labels: str | None = Field(None, description="Labelled JSONL to measure agreement.")
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    reward_model: RewardModelConfig | None = Field(
+        None, description="Then train and register a reward model on the curated pairs "
+        "(its 'data' is set to them): a CurationJob's whole work.")
 
     @model_validator(mode="after")
     def _decides(self) -> CurateConfig:
@@ -155,11 +158,20 @@ class RewardModelConfig(StageConfig):
 class JudgeTrainConfig(StageConfig):
     queries: str | None = Field(None, description="Queries for adversarial rounds.")
     labelled: str | None = Field(None, description="Labelled JSONL or pairs; None = starter.")
+    pairs: str | None = Field(None, description="Extra preference pairs (ShareGPT JSON) added "
+                              "as labelled rows: chosen = 1, rejected = 0.")
     dev: str | None = Field(None, description="Held-out labelled data; None = split.")
+    dev_fraction: float = Field(0.15, gt=0, lt=1, description="Dev split (best-round pick).")
+    test_fraction: float = Field(0.2, ge=0, lt=1, description="Test split, never trained on "
+                                 "nor used to pick a round (reported only).")
     rounds: int = Field(5, ge=0, le=100)
     batch_size: int = Field(32, ge=1)
     max_rules: int = Field(10, ge=1, le=100)
+    adversarial: bool = Field(True, description="Generator on (off = known examples only).")
     reflector: bool = True
+    steps_per_round: int = Field(100, ge=0, description="Optimiser gradient steps per round.")
+    learning_rate: float = Field(0.03, gt=0)
+    max_reflections: int = Field(1000, ge=0, description="Reflections per round at most.")
     binary: bool = True
     llm: LLMConfig = Field(default_factory=LLMConfig)
     register_as: str = "zhufu-judge"
@@ -280,3 +292,6 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
         return cls.model_validate(data)
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, source)) from e
+
+
+CurateConfig.model_rebuild()  # resolve the forward reference to RewardModelConfig

@@ -241,8 +241,24 @@ def curate(cfg: CurateConfig, *, progress: bool = True) -> StageResult:
     result = StageResult(stage="curate", mlflow_run_id=run.info.run_id,
                          outputs=dict(outcome.outputs),
                          metrics={k: outcome.metrics[k] for k in keep if k in outcome.metrics})
+    if cfg.reward_model is not None:
+        result = _then_train_reward_model(cfg, result)
     emit(result)
     return result
+
+
+def _then_train_reward_model(cfg: CurateConfig, curated: StageResult) -> StageResult:
+    """Train the reward model on the curated pairs; merge its outputs into the result."""
+    from zhufu.pipeline.train.reward_model import run_train_rm
+
+    assert cfg.reward_model is not None
+    rm_cfg = cfg.reward_model.model_copy(update={"data": curated.outputs["pairs"],
+                                                 "experiment": cfg.experiment})
+    rm = run_train_rm(rm_cfg)
+    return StageResult(stage="curate", mlflow_run_id=curated.mlflow_run_id,
+                       outputs={**curated.outputs, **{f"rm_{k}": v for k, v in rm.outputs.items()}},
+                       registered={**curated.registered, **rm.registered},
+                       metrics={**curated.metrics, **{f"rm_{k}": v for k, v in rm.metrics.items()}})
 
 
 def set_aside_journal(cfg: CurateConfig) -> Path | None:
