@@ -113,6 +113,8 @@ def iter_json_array(text: str, file: str) -> Iterator[tuple[int, dict[str, Any]]
         except json.JSONDecodeError as exc:
             raise DataError(file, row, None, f"invalid JSON at line {exc.lineno} column "
                                              f"{exc.colno}: {exc.msg}") from exc
+        except RecursionError:
+            raise DataError(file, row, None, "JSON nested too deeply") from None
         if not isinstance(obj, dict):
             raise DataError(file, row, None, f"expected a JSON object, got {_kind(obj)}")
         if has_bad_bytes:
@@ -165,6 +167,8 @@ def iter_jsonl(text: str, file: str) -> Iterator[tuple[int, dict[str, Any]]]:
         except json.JSONDecodeError as exc:
             raise DataError(file, row, None, f"invalid JSON at column {exc.colno}: {exc.msg}"
                             ) from exc
+        except RecursionError:
+            raise DataError(file, row, None, "JSON nested too deeply") from None
         if not isinstance(obj, dict):
             raise DataError(file, row, None, f"expected a JSON object, got {_kind(obj)}")
         check_utf8(obj, file, row)
