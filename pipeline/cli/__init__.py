@@ -22,6 +22,9 @@ app.add_typer(data.app, name="data")
 from zhufu.pipeline.cli import evaluate, judge  # noqa: E402
 
 app.add_typer(judge.app, name="judge")
+from zhufu.pipeline.cli import judge_train  # noqa: E402
+
+judge.app.command("train")(judge_train.train)
 app.add_typer(evaluate.app, name="eval")
 from zhufu.pipeline.cli import operator_cmd  # noqa: E402
 

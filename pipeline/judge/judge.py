@@ -9,8 +9,9 @@ cannot be read becomes a neutral :class:`JudgeResult` (``ok=False``) and is coun
 A judge *state* is the saved form of a judge: backend spec, principles' extra rules (for LLM
 judges) and the feature weights (for the offline judge). :func:`load_judge` resolves a spec:
 ``offline`` | ``openai:MODEL@URL`` | ``hf:PATH`` | a path to a state JSON (or a folder holding
-``judge.json``) | any URI scheme registered with :func:`register_judge_resolver` (judge
-training registers ``models:/`` for MLflow).
+``judge.json``) | ``models:/…`` or ``runs:/…`` (MLflow, see :mod:`.registry`) | any URI
+scheme registered with :func:`register_judge_resolver`. ``offline`` (and no spec) is the
+default judge: the trained state shipped as ``default_judge.json``.
 """
 
 from __future__ import annotations
@@ -30,10 +31,24 @@ STATE_FORMAT = "zhufu-judge"
 STATE_FILE = "judge.json"
 
 
+#: The judge trained by Zhufu's own recipe (``examples/judge.yaml``), shipped with the package.
+DEFAULT_JUDGE_FILE = Path(__file__).with_name("default_judge.json")
+
+
 def _default_weights() -> JudgeWeights:
+    """The shipped trained judge's weights (the hand-set analyser weights if it is absent)."""
+    if DEFAULT_JUDGE_FILE.is_file():
+        return JudgeState.load(DEFAULT_JUDGE_FILE).weights
     from zhufu.pipeline.analysis import default_weights
 
     return default_weights()
+
+
+def default_state() -> JudgeState:
+    """The default judge: the shipped trained state, else the hand-set offline judge v1."""
+    if DEFAULT_JUDGE_FILE.is_file():
+        return JudgeState.load(DEFAULT_JUDGE_FILE)
+    return JudgeState()
 
 
 class JudgeSpecError(ValueError):
@@ -185,11 +200,13 @@ def _backend_for(spec: str) -> ChatBackend:
 def load_judge(spec: str | None = None) -> Judge:
     """Resolve a judge spec (see module docstring); None or ``offline`` = the default judge."""
     spec = (spec or "offline").strip()
+    if spec.startswith(("models:/", "runs:/")):
+        import zhufu.pipeline.judge.registry  # noqa: F401 - registers the MLflow resolvers
     for prefix, resolver in _RESOLVERS.items():
         if spec.startswith(prefix):
             return resolver(spec)
     if spec.lower() == "offline":
-        return Judge(_backend_for("offline"), JudgeState())
+        return Judge(_backend_for("offline"), default_state())
     kind = spec.split(":", 1)[0].lower()
     if kind in ("openai", "hf", "transformers"):
         return Judge(_backend_for(spec), JudgeState(backend=spec, name=spec))

@@ -129,8 +129,8 @@ def test_judge_state_round_trip_and_spec_errors(tmp_path) -> None:
         load_judge(str(bad))
     with pytest.raises(JudgeSpecError, match="not 'offline'"):
         load_judge("no/such/judge.json")
-    with pytest.raises(JudgeSpecError, match="no resolver"):
-        load_judge("models:/zhufu-judge@champion")
+    with pytest.raises(JudgeSpecError, match="models:/zhufu-judge@champion"):
+        load_judge("models:/zhufu-judge@champion")  # MLflow resolver: no such store/model
 
 
 async def test_saved_weights_change_offline_verdicts(tmp_path) -> None:
