@@ -48,6 +48,9 @@ class LLMConfig(Strict):
     def _needs_model(self) -> LLMConfig:
         if self.backend == "openai" and not (self.model and self.base_url):
             raise ValueError("backend 'openai' needs both 'model' and 'base_url'")
+        if self.backend == "openai" and not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https://, got "
+                             f"{self.base_url!r}")
         if self.backend == "transformers" and not self.model:
             raise ValueError("backend 'transformers' needs 'model' (a local path)")
         return self
