@@ -1,11 +1,11 @@
 """Supervised fine-tuning of the policy on Alpaca-style greetings with TRL's SFTTrainer.
 
 Each example becomes a two-turn chat: the user turn is the instruction (plus the input, if
-any, on a new line), the assistant turn is the greeting. The model trains on the whole
-rendered chat (TRL's default), optionally through LoRA adapters that are merged before
-saving. The result is saved, logged to one MLflow run, registered as ``cfg.register_as``
-with alias ``cfg.alias`` (default ``models:/zhufu-policy@sft``) and returned as a
-:class:`StageResult`.
+any, on a new line), the assistant turn is the greeting. The loss is on the assistant turn
+only (the usual instruction-tuning choice; TRL's "completion only" loss, computed here when
+tokenizing). Training can go through LoRA adapters, merged before saving. The result is
+saved, logged to one MLflow run, registered as ``cfg.register_as`` with alias ``cfg.alias``
+(default ``models:/zhufu-policy@sft``) and returned as a :class:`StageResult`.
 """
 
 from __future__ import annotations
@@ -35,17 +35,47 @@ def to_messages(instruction: str, input_text: str, output: str) -> list[dict[str
     return [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
 
 
-def build_dataset(data: str | None) -> Any:
-    """A ``datasets.Dataset`` with one ``messages`` column from ``load_sft(data)``."""
+def build_dataset(data: str | None, tokenizer: Any, max_length: int) -> Any:
+    """Tokenized ``datasets.Dataset`` (``input_ids``, ``labels``) from ``load_sft(data)``.
+
+    Each example is rendered with the tokenizer's chat template; the prompt part (everything
+    up to and including the assistant header) gets label -100, so the loss is on the
+    greeting and its end-of-turn token only. Sequences are cut to ``max_length``; examples
+    whose greeting would be cut away entirely are an error naming them, not a silent skip.
+    Tokenizing here rather than in TRL keeps ``datasets`` from pickling the 151k-token
+    tokenizer to fingerprint its map calls (~10 s).
+    """
     from datasets import Dataset
 
     from zhufu.pipeline.data import load_sft
 
-    rows = [{"messages": to_messages(ex.instruction, ex.input, ex.output)}
-            for ex in load_sft(data)]
-    if not rows:
+    examples = load_sft(data)
+    if not examples:
         raise ValueError(f"{data or STARTER_URI}: no SFT examples")
+    rows = []
+    for i, ex in enumerate(examples, 1):
+        messages = to_messages(ex.instruction, ex.input, ex.output)
+        prompt = tokenizer.apply_chat_template(messages[:1], tokenize=False,
+                                               add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(messages, tokenize=False)
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        ids = tokenizer(full, add_special_tokens=False)["input_ids"]
+        start = _common_prefix(prompt_ids, ids)
+        if start >= max_length:
+            raise ValueError(f"{data or STARTER_URI}: row {i}: the prompt alone is {start} "
+                             f"tokens, max_length is {max_length}")
+        labels = [-100] * start + ids[start:]
+        rows.append({"input_ids": ids[:max_length], "labels": labels[:max_length]})
     return Dataset.from_list(rows)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _save_dir(cfg: SFTConfig, run_id: str) -> tuple[Path, str]:
@@ -69,9 +99,9 @@ def run_sft(cfg: SFTConfig) -> StageResult:
     from zhufu.pipeline.models import load_tokenizer, resolve_model
 
     tracking.configure()  # fail fast on an unreachable server, before any work
-    dataset = build_dataset(cfg.data)
     base = resolve_model(cfg.base_model)
     tokenizer = load_tokenizer(str(base), padding_side="right")
+    dataset = build_dataset(cfg.data, tokenizer, cfg.max_length)
     on_gpu = torch.cuda.is_available()
     with tracking.stage_run("sft", cfg) as run:
         run_id = run.info.run_id

@@ -22,12 +22,24 @@ def test_to_messages() -> None:
     assert to_messages("写祝福", "给老师", "x")[0]["content"] == "写祝福\n给老师"
 
 
-def test_starter_dataset_is_chat() -> None:
-    ds = build_dataset(None)
-    assert len(ds) >= 150
-    roles = [[m["role"] for m in row] for row in ds["messages"]]
-    assert all(r == ["user", "assistant"] for r in roles)
-    assert all(row[1]["content"].strip() for row in ds["messages"])
+def test_starter_dataset_labels_only_the_greeting(zhufu_home: Path) -> None:
+    from zhufu.pipeline.data import load_sft
+    from zhufu.pipeline.models import load_tokenizer
+
+    tok = load_tokenizer("tiny", padding_side="right")
+    ds = build_dataset(None, tok, max_length=256)
+    examples = load_sft(None)
+    assert len(ds) == len(examples) >= 150
+    first = ds[0]
+    assert len(first["input_ids"]) == len(first["labels"])
+    start = first["labels"].count(-100)
+    assert first["labels"][:start] == [-100] * start and -100 not in first["labels"][start:]
+    assert tok.decode(first["input_ids"][:start]).endswith("<|im_start|>assistant\n")
+    assert tok.decode(first["labels"][start:]) == examples[0].output + "<|im_end|>\n"
+    short = build_dataset(None, tok, max_length=24)
+    assert max(len(r) for r in short["input_ids"]) == 24
+    with pytest.raises(ValueError, match="row 1: the prompt alone is"):
+        build_dataset(None, tok, max_length=3)
 
 
 def test_run_sft_registers_a_loadable_policy(zhufu_home: Path, tmp_path: Path,
@@ -40,13 +52,13 @@ def test_run_sft_registers_a_loadable_policy(zhufu_home: Path, tmp_path: Path,
 
     result_file = tmp_path / "termination-log"
     monkeypatch.setenv(RESULT_FILE_ENV, str(result_file))
-    cfg = SFTConfig(max_steps=3, batch_size=4, max_length=64, learning_rate=1e-3,
+    cfg = SFTConfig(max_steps=2, batch_size=2, max_length=48, learning_rate=1e-3,
                     output_dir=str(tmp_path / "out"))
     result = run_sft(cfg)
 
     assert StageResult.from_json(result_file.read_text()) == result
     assert result.stage == "sft" and math.isfinite(result.metrics["train_loss"])
-    assert result.metrics["steps"] == 3.0
+    assert result.metrics["steps"] == 2.0
     saved = Path(result.outputs["model"])
     assert saved == tmp_path / "out" / "sft" / result.mlflow_run_id
     assert {"config.json", "model.safetensors", "tokenizer.json",
@@ -58,9 +70,9 @@ def test_run_sft_registers_a_loadable_policy(zhufu_home: Path, tmp_path: Path,
                            after["model.embed_tokens.weight"])
 
     run = mlflow.get_run(result.mlflow_run_id)
-    assert run.info.status == "FINISHED" and run.data.params["max_steps"] == "3"
+    assert run.info.status == "FINISHED" and run.data.params["max_steps"] == "2"
     history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "train/loss")
-    assert [m.step for m in history] == [1, 2, 3]
+    assert [m.step for m in history] == [1, 2]
     assert all(math.isfinite(m.value) for m in history)
     version = result.registered["zhufu-policy"]
     alias = mlflow.MlflowClient().get_model_version_by_alias("zhufu-policy", "sft")
@@ -79,7 +91,7 @@ def test_run_sft_registers_a_loadable_policy(zhufu_home: Path, tmp_path: Path,
 def test_run_sft_with_lora_saves_merged_weights(zhufu_home: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    cfg = SFTConfig(max_steps=2, batch_size=4, max_length=64, learning_rate=1e-2,
+    cfg = SFTConfig(max_steps=2, batch_size=2, max_length=48, learning_rate=1e-2,
                     output_dir=str(tmp_path / "out"), register_as="zhufu-test-lora",
                     alias="lora", lora=LoRAConfig(r=4, alpha=8, dropout=0.0))
     result = run_sft(cfg)
