@@ -75,17 +75,30 @@ def test_accuracy_report_counts_near_same_length() -> None:
     assert rep["n_band/50-100pct"] == 1 and rep["acc_band/50-100pct"] == 0.0
 
 
-def test_char_rm_learns_a_marker_beyond_length(home: Path, tmp_path: Path) -> None:
-    """Length carries no signal here (both sides are equally long); the RM must find 福."""
-    data = _sharegpt(_marker_pairs(160, seed=0), tmp_path / "pairs.json")
-    cfg = RewardModelConfig(data=str(data), base_model="char", eval_fraction=0.25,
-                            char_encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2},
-                            max_steps=30, batch_size=16, learning_rate=3e-3, max_length=32)
-    result = R.run_train_rm(cfg)
-    m = result.metrics
-    assert m["rm/n"] == 40 and m["rm/n_near"] == 40
-    assert m["rm/acc"] >= 0.9, m
-    assert m["longer/acc"] == 0.5  # every pair is a length tie: the rule cannot choose
+def test_char_rm_learns_a_marker_beyond_length() -> None:
+    """Length carries no signal here (both sides are equally long); the RM must find 福.
+
+    Trains through the stage's own build/train/score functions without MLflow (the
+    registration path is covered by the CLI test below).
+    """
+    from zhufu.pipeline.rewards.rm import score_with
+
+    pairs = [PreferencePair(*p) for p in _marker_pairs(160, seed=0)]
+    train_pairs, held_out = R.split_pairs(pairs, 0.25, seed=0)
+    cfg = RewardModelConfig(base_model="char", max_steps=30, batch_size=16,
+                            learning_rate=3e-3, max_length=32,
+                            char_encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2})
+    model, tok = R.build_model(cfg, train_pairs)
+    model, timing = R.train(cfg, model, tok, train_pairs)
+    assert timing["steps"] == 30 and timing["pairs_per_s"] > 0
+    model.eval()
+    q = [p.query for p in held_out]
+    rep = R.accuracy_report(held_out, score_with(model, tok, q, [p.chosen for p in held_out]),
+                            score_with(model, tok, q, [p.rejected for p in held_out]))
+    longer = R.baselines(train_pairs, held_out, seed=0)["longer"]
+    assert rep["n"] == 40 and rep["n_near"] == 40
+    assert rep["acc"] >= 0.9, rep
+    assert longer["acc"] == 0.5  # every pair is a length tie: the rule cannot choose
 
 
 def test_train_rm_registers_and_cli_scores_in_order(home: Path, tmp_path: Path,
