@@ -42,10 +42,11 @@ class RoundLog:
     misjudged: int = 0
     reflections: int = 0
     adversarial: int = 0
+    n_rules: int = 0  # the detector's rules (phrase rules offline, text rules with an LLM)
 
     def metrics(self) -> dict[str, float]:
         out = {f"dev_{k}": v for k, v in self.dev.items()}
-        out.update({"fooled_rate": self.fooled_rate, "n_rules": float(len(self.rules)),
+        out.update({"fooled_rate": self.fooled_rate, "n_rules": float(self.n_rules),
                     "misjudged": float(self.misjudged),
                     "reflections": float(self.reflections)})
         return {k: v for k, v in out.items() if v == v}  # drop NaN

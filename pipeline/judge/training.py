@@ -145,7 +145,8 @@ async def train_loop(cfg: JudgeTrainConfig, data: TrainingData, backend: ChatBac
         return {"acc": acc / max(1, len(dev))}
 
     history = [RoundLog(round=0, dev=await dev_accuracy(), fooled_rate=float("nan"),
-                        rules=[r.note for r in weights.rules], added=[], removed=[])]
+                        rules=[r.note for r in weights.rules], added=[], removed=[],
+                        n_rules=len(weights.rules))]
     best_round, best_acc, best_state = 0, history[0].dev["acc"], state_now()
     if on_round:
         on_round(history[0], best_state)
@@ -222,7 +223,8 @@ async def train_loop(cfg: JudgeTrainConfig, data: TrainingData, backend: ChatBac
             removed=[r for r in before if r not in after], notes=notes,
             generator=gen.names(), generator_added=added_gen,
             misjudged=len(missed), reflections=len(reflections),
-            adversarial=len(adversarial))
+            adversarial=len(adversarial),
+            n_rules=len(weights.rules) if offline else len(text_rules))
         history.append(entry)
         if entry.dev["acc"] > best_acc:
             best_round, best_acc, best_state = rnd, entry.dev["acc"], state_now()

@@ -70,6 +70,7 @@ def test_rule_caps_respected_every_round(small_data: TrainingData) -> None:
         assert all(1 < len(p) <= 4 for p in rule.pattern.split("|"))
         assert "好" in rule.note and "差" in rule.note
     assert all(h.adversarial > 0 for h in out.rounds[1:])
+    assert all(h.n_rules <= 3 for h in out.rounds) and out.rounds[-1].metrics()["n_rules"] == 3
 
 
 def test_dev_accuracy_rises_over_rounds(small_data: TrainingData) -> None:
