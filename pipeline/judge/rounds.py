@@ -58,6 +58,8 @@ class TrainingData:
     def __init__(self, train: list[LabelledExample], dev: list[LabelledExample],
                  test: list[LabelledExample], with_features: bool = True) -> None:
         self.with_features = with_features
+        #: Queries of the adversarial batches (None = the training greetings' own queries).
+        self.queries: list[str] | None = None
         self._cache: dict[tuple[str, str], Features] = {}
         self.train_rows, self.dev_rows, self.test_rows = train, dev, test
         self.train = [self.example(r) for r in train]
@@ -125,7 +127,12 @@ def load_training_data(cfg: JudgeTrainConfig) -> TrainingData:
         train = [r for i in order[n_test:] for r in groups[i]]
     else:
         train, dev, test = split_groups(groups, cfg.dev_fraction, cfg.test_fraction, cfg.seed)
-    return TrainingData(train, dev, test, with_features=cfg.llm.backend == "offline")
+    data = TrainingData(train, dev, test, with_features=cfg.llm.backend == "offline")
+    if cfg.queries:
+        from zhufu.pipeline.data import load_queries
+
+        data.queries = load_queries(cfg.queries, unique=True)
+    return data
 
 
 def evaluate_split(weights: JudgeWeights, examples: list[Example]) -> dict[str, float]:

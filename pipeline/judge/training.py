@@ -128,6 +128,11 @@ async def train_loop(cfg: JudgeTrainConfig, data: TrainingData, backend: ChatBac
     adv_pool: list[Example] = []
     stats = PhraseStats.of(train) if offline and cfg.reflector else None
     goods = [e for e in data.train_rows if e.label == 1]
+    if data.queries:  # adversarial batches on the given queries, where good greetings exist
+        asked = set(data.queries)
+        on_queries = [e for e in goods if e.query in asked]
+        if len(on_queries) >= min(len(goods), max(4, cfg.batch_size // 2)):
+            goods = on_queries
 
     def state_now() -> JudgeState:
         return JudgeState(backend="offline" if offline else backend.name,
