@@ -110,9 +110,10 @@ def score_with(model: Any, tokenizer: Any, queries: Sequence[str], responses: Se
                            responses[start:start + batch_size], limit, padding=True)
             # TRL's RewardTrainer feeds input_ids + attention_mask only (no token_type_ids), so
             # scoring does the same.
-            inputs = {k: torch.tensor(batch[k]) for k in ("input_ids", "attention_mask")}
+            inputs = {k: torch.tensor(batch[k], device=model.device)
+                      for k in ("input_ids", "attention_mask")}
             logits = model(**inputs).logits
-            out.extend(float(x) for x in logits[:, 0].tolist())
+            out.extend(float(x) for x in logits[:, 0].float().cpu().tolist())
     return out
 
 

@@ -176,3 +176,20 @@ def test_tiny_default_with_lora_trains_and_merges(home: Path) -> None:
 
     scores = score_texts(str(saved), ["生日祝福语"], ["生日快乐！"])
     assert len(scores) == 1 and isinstance(scores[0], float)
+
+
+@pytest.mark.slow
+def test_example_config_smoke_on_paper_pairs(home: Path, shared_data: Path) -> None:
+    """examples/reward-model.yaml on the full paper pairs, cut to 60 steps (minutes on 2 cores).
+
+    The baselines are full strength; the RM after 60 steps already beats chance clearly.
+    """
+    from zhufu.pipeline.config import load_config
+
+    example = Path(__file__).resolve().parents[3] / "examples" / "reward-model.yaml"
+    cfg = load_config(RewardModelConfig, example,
+                      [f"data={shared_data / 'reward_data_train.json'}", "max_steps=60"])
+    m = R.run_train_rm(cfg).metrics
+    assert m["rm/n"] == 1262
+    assert m["longer/acc"] > 0.9 and m["ngram/acc"] > 0.97
+    assert m["rm/acc"] > 0.9
