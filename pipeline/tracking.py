@@ -83,12 +83,32 @@ def configure() -> str:
     artifacts.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if uri not in _checked:
+        _init_local_store(uri, artifacts.parent)
+        _checked.add(uri)
     # MLflow exports the URIs to the environment for subprocesses; the local store follows
     # ZHUFU_HOME instead, so a child with another ZHUFU_HOME must not inherit this one.
     for var in (TRACKING_ENV, REGISTRY_ENV):
         if os.environ.get(var) == uri:
             del os.environ[var]
     return uri
+
+
+def _init_local_store(uri: str, root: Path) -> None:
+    """Create (or migrate) the sqlite schema under an exclusive file lock.
+
+    Two processes opening a fresh store at once would both run MLflow's table creation and
+    one fails with "table ... already exists"; the lock makes the second one wait.
+    """
+    import fcntl
+
+    from mlflow import MlflowClient
+
+    with (root / ".mlflow.db.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
 
 
 def remote_uri() -> str:

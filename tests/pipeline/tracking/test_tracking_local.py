@@ -120,3 +120,23 @@ def _png(path: Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+@pytest.mark.slow
+def test_concurrent_first_use_of_a_fresh_store(tmp_path: Path) -> None:
+    """Three processes opening the same fresh local store at once all succeed (without the
+    file lock in ``configure`` MLflow's schema creation races: "table ... already exists")."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("from zhufu.pipeline import tracking; tracking.configure(); "
+              "print(tracking.ensure_experiment('zhufu'))")
+    env = {**os.environ, "ZHUFU_HOME": str(tmp_path / "home")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    procs = [subprocess.Popen([sys.executable, "-P", "-c", script], env=env, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-500:] for _, err in outs]
+    assert len({out.strip() for out, _ in outs}) == 1
