@@ -40,10 +40,12 @@ def load_stage_config(cls: type[C], config: Path | None, overrides: list[str] | 
 def expected_errors() -> tuple[type[Exception], ...]:
     """Errors that mean bad input (config, data, model spec, storage), not a bug."""
     from zhufu.pipeline.data.errors import DataError
+    from zhufu.pipeline.data.storage import StorageError
     from zhufu.pipeline.models import ModelSpecError
     from zhufu.pipeline.tracking import TrackingError
 
-    return (DataError, ModelSpecError, TrackingError, FileNotFoundError, ValueError)
+    return (DataError, ModelSpecError, TrackingError, StorageError, FileNotFoundError,
+            ValueError)
 
 
 def run_stage(run: Callable[[C], Any], cfg: C) -> None:

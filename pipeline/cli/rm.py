@@ -30,11 +30,12 @@ def train_rm(
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
     from zhufu.pipeline.data.errors import DataError
+    from zhufu.pipeline.tracking import TrackingError
     from zhufu.pipeline.train.reward_model import run_train_rm
 
     try:
         result = run_train_rm(cfg)
-    except (DataError, OSError, ValueError) as e:
+    except (DataError, OSError, ValueError, TrackingError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
     typer.echo(result.to_json())

@@ -95,6 +95,9 @@ def lineage_tags(cfg: GRPOConfig) -> dict[str, str]:
 
 def run_grpo(cfg: GRPOConfig) -> StageResult:
     """Train, checkpoint, log, register (``zhufu-policy@grpo``); see the module docstring."""
+    from zhufu.pipeline import tracking
+
+    tracking.configure()  # an unreachable MLflow server fails here, before anything loads
     cfg = apply_preset(cfg)
     failures: dict[str, int] = {}
     rewards, weights = build_rewards(cfg, failures)  # judge / RM resolved before the policy
@@ -104,11 +107,9 @@ def run_grpo(cfg: GRPOConfig) -> StageResult:
     from trl import GRPOConfig as TRLGRPOConfig
     from trl import GRPOTrainer
 
-    from zhufu.pipeline import tracking
     from zhufu.pipeline.models import load_tokenizer, output_path, resolve_model
     from zhufu.pipeline.train.callbacks import mlflow_metrics_callback
 
-    tracking.configure()
     dataset = build_prompt_dataset(cfg.prompts)
     policy = resolve_model(cfg.policy)
     tokenizer = load_tokenizer(str(policy), padding_side="left")

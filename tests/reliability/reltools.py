@@ -111,3 +111,74 @@ def labelled_from_pairs(shared: Path, out: Path, n_queries: int, skip: int = 0) 
             if len(seen) == n_queries:
                 break
     return out
+
+
+class TcpGate:
+    """A TCP forwarder on 127.0.0.1 in its own thread: ``up`` forwards to ``target_port``,
+    ``down`` closes the listening socket (connections refused, as for a dead server) and
+    drops the open ones. Used to make a real server unreachable for a while and back."""
+
+    def __init__(self, target_port: int) -> None:
+        import asyncio
+        import threading
+
+        self.target_port = target_port
+        self.port = free_port()
+        self.connections = 0
+        self._loop = asyncio.new_event_loop()
+        self._server: Any = None
+        self._writers: set[Any] = set()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def _run(self, coro: Any) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    async def _pipe(self, reader: Any, writer: Any) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: Any, writer: Any) -> None:
+        import asyncio
+
+        self.connections += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def _up(self) -> None:
+        import asyncio
+
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port,
+                                                  reuse_address=True)
+
+    async def _down(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for w in list(self._writers):
+            w.transport.abort()
+        self._writers.clear()
+
+    def up(self) -> None:
+        self._run(self._up())
+
+    def down(self) -> None:
+        self._run(self._down())
+
+    def close(self) -> None:
+        self.down()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
