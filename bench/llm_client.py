@@ -151,10 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wait_port(port, server)
         url = f"http://127.0.0.1:{port}/v1"
-        for level in (int(x) for x in args.levels.split(",")):
+        clients = args.clients.split(",")
+        for i, level in enumerate(int(x) for x in args.levels.split(",")):
             n = max(40, args.calls_per_slot * level)
             ideal = level / args.latency
-            for client in args.clients.split(","):
+            for client in clients if i % 2 == 0 else clients[::-1]:  # no order bias
                 before = _cpu_seconds()
                 elapsed, errors = asyncio.run(CLIENTS[client](url, level, n))
                 cpu_us = (_cpu_seconds() - before) / (n + level) * 1e6  # warm-up included
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nlatency {args.latency * 1000:.0f} ms, {os.cpu_count()} CPUs\n")
     print("| client | concurrency | calls | errors | calls/s | ideal/s | ratio | client CPU/call |")
     print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
+    for r in sorted(rows, key=lambda r: (r["concurrency"], clients.index(r["client"]))):
         print(f"| {r['client']} | {r['concurrency']} | {r['calls']} | {r['errors']} | "
               f"{r['calls_per_s']} | {r['ideal_per_s']} | {r['ratio']:.3f} | "
               f"{r['cpu_us_per_call']} µs |")
