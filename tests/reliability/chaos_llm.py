@@ -17,8 +17,9 @@ The first four are transport faults (the client must retry); ``bad_content`` is 
 successful call with a useless answer (the stage must count it as malformed). Right answers
 come from ``tests/pipeline/curation/agent_server.py``'s ``answer_for`` for the curation
 agents, and from :func:`judge_answer` for the judge prompt. Every request is appended to
-``--log`` as ``{"n", "key", "attempt", "outcome", "bytes", "system", "user"}`` (the first
-and last messages' text) before the answer is sent.
+``--log`` as ``{"n", "key", "attempt", "outcome", "bytes", "system", "user",
+"auth_sha256"}`` (the first and last messages' text; a hash of the Authorization header,
+never the header itself) before the answer is sent.
 """
 
 from __future__ import annotations
@@ -83,8 +84,10 @@ class ChaosServer:
         what = outcome(self.seed, key, attempt, self.rate)
         system = str(body["messages"][0]["content"])
         user = str(body["messages"][-1]["content"])
+        auth = request.headers.get("Authorization", "")
         record = {"n": self.n, "key": key, "attempt": attempt, "outcome": what,
-                  "bytes": len(raw), "system": system, "user": user}
+                  "bytes": len(raw), "system": system, "user": user,
+                  "auth_sha256": hashlib.sha256(auth.encode()).hexdigest() if auth else None}
         self.log.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.log.flush()
         if what == "429":

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # test files import reltools (pytest runs --import-mode=importlib)
-    sys.path.insert(0, HERE)
+OPERATOR_TESTS = str(Path(__file__).resolve().parents[1] / "operator")
+for _dir in (HERE, OPERATOR_TESTS):  # reltools; opharness + kube_emulator (importlib mode)
+    if _dir not in sys.path:
+        sys.path.insert(0, _dir)
 
 from reltools import ChaosLLM, free_port, start_server, stop_server, wait_http  # noqa: E402
 
