@@ -88,6 +88,7 @@ def test_llm_judge_prompts_quote_hostile_text_as_bounded_data(chaos_llm: Any, tm
     # bounded: the 99 KB rows cost no more than the cap allows (prompt + quoted, cut text)
     cap = 3 * (MAX_GREETING_CHARS + MAX_QUERY_CHARS) + 12_000
     assert max(r["bytes"] for r in log) < cap, max(r["bytes"] for r in log)
+    print(f"largest request {max(r['bytes'] for r in log)} bytes for {len(log)} rows")
     by_text = {}
     for rec in log:
         assert rec["user"].count("<data>") == 1 and rec["user"].count("</data>") == 1
