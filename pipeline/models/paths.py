@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 HOME_ENV = "ZHUFU_HOME"
@@ -43,3 +44,23 @@ def output_path(output_dir: str, *parts: str) -> str:
     if not path.is_absolute() and path.parts[:1] == (DEFAULT_DIRNAME,):
         path = data_dir().joinpath(*path.parts[1:])
     return str(path.joinpath(*parts))
+
+
+def stage_output(output_dir: str, stage: str, run_id: str) -> tuple[Path, str]:
+    """Where a stage saves its model: ``(local folder to write, final location)``.
+
+    For an ``s3://`` output the local folder is a fresh temporary one that :func:`publish`
+    uploads; otherwise both name the same folder under :func:`output_path`.
+    """
+    target = output_path(output_dir, stage, run_id)
+    if target.startswith("s3://"):
+        return Path(tempfile.mkdtemp(prefix=f"zhufu-{stage}-")), target
+    return Path(target), target
+
+
+def publish(local: Path, target: str) -> None:
+    """Upload ``local`` to ``target`` when it is an ``s3://`` location (no-op otherwise)."""
+    if target.startswith("s3://"):
+        from zhufu.pipeline.data.storage import upload_dir
+
+        upload_dir(local, target)

@@ -107,7 +107,8 @@ def run_grpo(cfg: GRPOConfig) -> StageResult:
     from trl import GRPOConfig as TRLGRPOConfig
     from trl import GRPOTrainer
 
-    from zhufu.pipeline.models import load_tokenizer, output_path, resolve_model
+    from zhufu.pipeline.models import load_tokenizer, resolve_model
+    from zhufu.pipeline.models.paths import publish, stage_output
     from zhufu.pipeline.train.callbacks import mlflow_metrics_callback
 
     dataset = build_prompt_dataset(cfg.prompts)
@@ -148,14 +149,10 @@ def run_grpo(cfg: GRPOConfig) -> StageResult:
         trained = trainer.model
         if peft_config is not None:
             trained = trained.merge_and_unload()
-        target = output_path(cfg.output_dir, "grpo", run_id)
-        local = Path(target) if not target.startswith("s3://") else ckpt / "final"
+        local, target = stage_output(cfg.output_dir, "grpo", run_id)
         trained.save_pretrained(local)
         tokenizer.save_pretrained(local)
-        if target.startswith("s3://"):
-            from zhufu.pipeline.data.storage import upload_dir
-
-            upload_dir(local, target)
+        publish(local, target)
         metrics = {"steps": float(output.global_step), "train_loss": float(output.training_loss),
                    "seconds": seconds, "resumed_from_step": float(
                        int(resume_from.name.split("-")[-1]) if resume_from else 0),

@@ -224,22 +224,13 @@ def plot_bands(reports: dict[str, dict[str, float]], path: Path) -> Path:
     return path
 
 
-def _save_dir(cfg: RewardModelConfig, run_id: str) -> tuple[Path, str]:
-    """(local dir to save into, final output location) — s3:// outputs are uploaded after."""
-    from zhufu.pipeline.models import output_path
-
-    target = output_path(cfg.output_dir, "reward-model", run_id)
-    if target.startswith("s3://"):
-        return Path(tempfile.mkdtemp(prefix="zhufu-rm-")), target
-    return Path(target), target
-
-
 def run_train_rm(cfg: RewardModelConfig) -> StageResult:
     """Train, evaluate, log and register the reward model (see module docstring)."""
     import mlflow
 
     from zhufu.pipeline import tracking
     from zhufu.pipeline.data import load_pairs
+    from zhufu.pipeline.models.paths import publish, stage_output
     from zhufu.pipeline.rewards.rm import score_with
 
     tracking.configure()  # fail fast on an unreachable server, before any work
@@ -270,15 +261,12 @@ def run_train_rm(cfg: RewardModelConfig) -> StageResult:
         with tempfile.TemporaryDirectory(prefix="zhufu-rm-report-") as tmp:
             tracking.log_png(plot_bands(reports, Path(tmp) / "rm_accuracy_by_length.png"))
         mlflow.log_dict({"reports": reports, "timing": timing}, "rm_report.json")
-        local, target = _save_dir(cfg, run_id)
+        local, target = stage_output(cfg.output_dir, "reward-model", run_id)
         model.save_pretrained(local)
         tokenizer.save_pretrained(local)
         (Path(local) / "zhufu_rm.json").write_text(json.dumps(
             {"max_length": cfg.max_length, "base_model": cfg.base_model}), encoding="utf-8")
-        if target.startswith("s3://"):
-            from zhufu.pipeline.models.storage import upload_dir
-
-            upload_dir(local, target)
+        publish(local, target)
         version = tracking.register_model_dir(local, cfg.register_as, alias=cfg.alias,
                                               tags={"zhufu.stage": "train-rm", "run_id": run_id})
     summary = {k: metrics[k] for k in ("rm/acc", "rm/acc_near", "ngram/acc", "ngram/acc_near",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from zhufu.pipeline.config import SFTConfig
@@ -78,16 +77,6 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def _save_dir(cfg: SFTConfig, run_id: str) -> tuple[Path, str]:
-    """(local dir to save into, final output location) — s3:// outputs are uploaded after."""
-    from zhufu.pipeline.models import output_path
-
-    target = output_path(cfg.output_dir, "sft", run_id)
-    if target.startswith("s3://"):
-        return Path(tempfile.mkdtemp(prefix="zhufu-sft-")), target
-    return Path(target), target
-
-
 def run_sft(cfg: SFTConfig) -> StageResult:
     """Train, save, log and register the SFT policy (see module docstring)."""
     import torch
@@ -97,6 +86,7 @@ def run_sft(cfg: SFTConfig) -> StageResult:
 
     from zhufu.pipeline import tracking
     from zhufu.pipeline.models import load_tokenizer, resolve_model
+    from zhufu.pipeline.models.paths import publish, stage_output
 
     tracking.configure()  # fail fast on an unreachable server, before any work
     base = resolve_model(cfg.base_model)
@@ -138,14 +128,11 @@ def run_sft(cfg: SFTConfig) -> StageResult:
         trained = trainer.model
         if peft_config is not None:
             trained = trained.merge_and_unload()
-        local, target = _save_dir(cfg, run_id)
+        local, target = stage_output(cfg.output_dir, "sft", run_id)
         trained.save_pretrained(local)
         tokenizer.padding_side = "left"  # saved for generation
         tokenizer.save_pretrained(local)
-        if target.startswith("s3://"):
-            from zhufu.pipeline.models.storage import upload_dir
-
-            upload_dir(local, target)
+        publish(local, target)
         metrics = {"train_loss": loss, "steps": float(steps),
                    "steps_per_s": steps / seconds if seconds > 0 else 0.0}
         tracking.log_metrics(metrics)
