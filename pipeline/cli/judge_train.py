@@ -26,10 +26,12 @@ def train(
     from zhufu.pipeline.config import JudgeTrainConfig
 
     cfg = load_stage_config(JudgeTrainConfig, config, overrides)
+    from zhufu.pipeline import tracking
     from zhufu.pipeline.judge.rounds import load_training_data
     from zhufu.pipeline.judge.stage import ablation_table, run_ablation, run_stage
 
     try:
+        tracking.configure()  # an unreachable MLflow server fails before the data loads
         data = load_training_data(cfg)
         if ablation:
             typer.echo(ablation_table(run_ablation(cfg, data)))

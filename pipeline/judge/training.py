@@ -250,9 +250,11 @@ def _phrases(e: Example) -> set[str]:
 
 def run_judge_train(cfg: JudgeTrainConfig) -> StageResult:
     """The stage: load data, train, log every round to MLflow, register the best judge."""
+    from zhufu.pipeline import tracking
     from zhufu.pipeline.judge.rounds import load_training_data
     from zhufu.pipeline.judge.stage import run_stage
 
+    tracking.configure()  # an unreachable MLflow server fails before the data loads
     data = load_training_data(cfg)
     return run_stage(cfg, data)
 

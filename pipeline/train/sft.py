@@ -79,16 +79,18 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 
 def run_sft(cfg: SFTConfig) -> StageResult:
     """Train, save, log and register the SFT policy (see module docstring)."""
+    from zhufu.pipeline import tracking
+
+    # an unreachable MLflow server fails here, in seconds, before torch/TRL are imported
+    tracking.configure()
     import torch
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig as TRLSFTConfig
     from trl import SFTTrainer
 
-    from zhufu.pipeline import tracking
     from zhufu.pipeline.models import load_tokenizer, resolve_model
     from zhufu.pipeline.models.paths import publish, stage_output
 
-    tracking.configure()  # fail fast on an unreachable server, before any work
     base = resolve_model(cfg.base_model)
     tokenizer = load_tokenizer(str(base), padding_side="right")
     dataset = build_dataset(cfg.data, tokenizer, cfg.max_length)

@@ -72,6 +72,50 @@ def test_training_stages_stop_before_training_when_mlflow_is_down(tmp_path: Path
         print(f"{stage}: exit {ran.rc} after {ran.seconds:.1f}s")
 
 
+_CHECK_FIRST = """
+import sys
+from zhufu.pipeline.config import GRPOConfig, JudgeTrainConfig, RewardModelConfig, SFTConfig
+from zhufu.pipeline.judge import rounds
+from zhufu.pipeline.tracking import TrackingError
+from zhufu.pipeline.train.grpo import run_grpo
+from zhufu.pipeline.train.reward_model import run_train_rm
+from zhufu.pipeline.train.sft import run_sft
+from zhufu.pipeline.judge.training import run_judge_train
+
+def no_data(cfg):
+    raise AssertionError("training data loaded before the MLflow check")
+
+rounds.load_training_data = no_data
+out = sys.argv[1]
+for run, cls in ((run_sft, SFTConfig), (run_train_rm, RewardModelConfig),
+                 (run_grpo, GRPOConfig), (run_judge_train, JudgeTrainConfig)):
+    try:
+        run(cls(output_dir=out))
+    except TrackingError:
+        pass
+    heavy = sorted({"torch", "transformers", "trl"} & set(sys.modules))
+    print(run.__name__, ",".join(heavy) or "-")
+"""
+
+
+def test_training_stages_check_mlflow_before_importing_torch(tmp_path: Path) -> None:
+    """sft, train-rm, grpo and judge training meet a down MLflow server before torch,
+    transformers or TRL are imported (or judge data is loaded): the error comes in seconds."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ZHUFU_HOME": str(tmp_path / "home"),
+           "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
+    proc = subprocess.run([sys.executable, "-P", "-c", _CHECK_FIRST, str(tmp_path / "out")],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = dict(line.split() for line in proc.stdout.splitlines())
+    assert lines == {"run_sft": "-", "run_train_rm": "-", "run_grpo": "-",
+                     "run_judge_train": "-"}, proc.stdout
+    assert not (tmp_path / "out").exists()
+
+
 def test_hanging_mlflow_server_times_out(tmp_path: Path) -> None:
     """A server that accepts connections and never answers: the 5 s health check ends it."""
     with socket.socket() as listener:
