@@ -22,6 +22,8 @@ MAX_LINE_BYTES = 1_000_000
 
 _BOM = "\ufeff"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: Unicode control characters (category Cc) other than tab and newline.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _WS = re.compile(r"\s*")
 
 
@@ -64,7 +66,11 @@ def text_field(record: dict[str, Any], key: str, file: str, row: int, *,
 
 def check_text(value: Any, file: str, row: int | None, field: str, *,
                allow_empty: bool = False) -> str:
-    """``value`` if it is a valid, non-blank (unless allowed), bounded string; else DataError."""
+    """``value`` if it is a valid, non-blank (unless allowed), bounded string; else DataError.
+
+    Control characters other than ``\\n`` and ``\\t`` (NUL, BEL, ESC, CR, DEL, C1 …) are
+    refused: no greeting or query holds one, and they corrupt terminals, logs and prompts.
+    """
     if not isinstance(value, str):
         raise DataError(file, row, field, f"expected a string, got {type(value).__name__}")
     if not allow_empty and not value.strip():
@@ -75,6 +81,11 @@ def check_text(value: Any, file: str, row: int | None, field: str, *,
     size = len(value.encode("utf-8", "surrogatepass"))
     if size > MAX_FIELD_BYTES:
         raise DataError(file, row, field, f"too long ({size} bytes > {MAX_FIELD_BYTES})")
+    control = _CONTROL.search(value)
+    if control:
+        raise DataError(file, row, field, f"control character U+{ord(control.group()):04X} at "
+                                          f"character {control.start() + 1} (only \\n and "
+                                          f"\\t are allowed)")
     return value
 
 

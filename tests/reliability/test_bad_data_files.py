@@ -90,6 +90,15 @@ CASES: list[tuple[str, Callable[[], bytes], tuple[str, ...]]] = [
      ("no rows",)),
     ("second-row-gbk.jsonl", lambda: (_j(ROW) + "\n").encode() + (_j(ROW) + "\n").encode("gbk"),
      ("row 2", "'query'", "invalid UTF-8")),
+    ("esc-in-response.jsonl",
+     lambda: (_j(ROW) + "\n" + _j({**ROW, "response": "生日\x1b[31m快乐"}) + "\n").encode(),
+     ("row 2", "'response'", "control character U+001B at character 3")),
+    ("nul-in-output.json", lambda: _j([{**SFT[0], "output": "生日快乐\x00"}]).encode(),
+     ("row 1", "'output'", "control character U+0000")),
+    ("bel-in-prompt.parquet",
+     lambda: _parquet(pa.table({"prompt": [[{"role": "user", "content": "生日\x07祝福"}]]},
+                               schema=pa.schema([("prompt", MSG_TYPE)]))),
+     ("row 1", "'prompt[0].content'", "control character U+0007")),
 ]
 
 
@@ -136,9 +145,8 @@ def test_good_file_in_the_same_call_still_validates(validated: tuple[Ran, dict[s
     assert "good-sft.json" not in errors and len(errors) == len(CASES)
 
 
-@pytest.mark.xfail(strict=True, reason="a query file of NUL bytes loads as one query of four "
-                   "NUL characters; the text checks reject no control characters")
 def test_nul_bytes_query_file_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "nul.txt").write_bytes(b"\x00\x00\x00\x00\n")
     ran = zhufu(["data", "validate", "nul.txt"], tmp_path, timeout=60)
-    assert ran.rc == 1 and "nul.txt" in ran.stderr
+    assert ran.rc == 1 and "Traceback" not in ran.stderr
+    assert "nul.txt: row 1, field 'query': control character U+0000" in ran.stderr, ran.stderr
