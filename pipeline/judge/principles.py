@@ -8,14 +8,13 @@ is text to be judged, never an instruction. Inputs are cut to bounded sizes firs
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from zhufu.pipeline.llm.base import Message
+from zhufu.pipeline.llm.prompting import MAX_GREETING_CHARS, MAX_QUERY_CHARS, bounded, quote
 
-#: Longest query / greeting quoted into a prompt (characters); longer text is cut and marked.
-MAX_QUERY_CHARS = 300
-MAX_GREETING_CHARS = 1200
+__all__ = ["DIMENSION_KEYS", "MAX_GREETING_CHARS", "MAX_QUERY_CHARS", "PRINCIPLES", "Principle",
+           "build_messages", "quote", "render_principles"]
 
 
 @dataclass(frozen=True)
@@ -95,17 +94,6 @@ USER_TEMPLATE = """<data>
 Judge the greeting. Reply with the JSON object only."""
 
 
-def _bounded(text: str, limit: int) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[:limit] + "…[cut]"
-
-
-def quote(text: str) -> str:
-    """``text`` as a JSON string literal whose ``<``/``>`` are escaped, so quoted data can
-    neither end the string nor close the ``<data>`` block it sits in."""
-    return json.dumps(text, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
-
-
 def render_principles(principles: tuple[Principle, ...] = PRINCIPLES) -> str:
     lines = []
     for p in principles:
@@ -124,6 +112,6 @@ def build_messages(query: str, response: str, rules: list[str] | tuple[str, ...]
     if rules:
         extra = "\nAdditional judging standard:\n" + "\n".join(f"- {r}" for r in rules) + "\n"
     system = SYSTEM_PROMPT.format(principles=render_principles(principles), extra_rules=extra)
-    user = USER_TEMPLATE.format(query=quote(_bounded(query, MAX_QUERY_CHARS)),
-                                greeting=quote(_bounded(response, MAX_GREETING_CHARS)))
+    user = USER_TEMPLATE.format(query=quote(bounded(query, MAX_QUERY_CHARS)),
+                                greeting=quote(bounded(response, MAX_GREETING_CHARS)))
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]

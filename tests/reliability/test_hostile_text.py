@@ -157,9 +157,6 @@ def test_curation_judges_injected_candidates_bad(tmp_path: Path,
     assert all(p.chosen == GOOD for p in out.pairs)
 
 
-@pytest.mark.xfail(strict=True, reason="curation agent prompts insert the query and the "
-                   "candidate unbounded and unquoted (pipeline/curation/agents.py _context); "
-                   "the judge's prompts do both (principles.build_messages)")
 def test_curation_agent_prompts_are_bounded() -> None:
     from zhufu.pipeline.curation import agents
 
@@ -168,3 +165,35 @@ def test_curation_agent_prompts_are_bounded() -> None:
                 agents.critic_request(Q, huge, [], [], 1),
                 agents.judge_request(Q, huge, [], [], [])):
         assert len(req.messages[-1]["content"]) < 5_000
+
+
+@pytest.mark.parametrize("inj", INJECTIONS)
+def test_curation_agent_prompts_quote_hostile_text_as_data(inj: str) -> None:
+    """Query, candidate, exemplars, the other agents' points and the verdict under review
+    reach every agent prompt only as JSON strings inside the one ``<data>`` block."""
+    from zhufu.pipeline.curation import agents
+    from zhufu.pipeline.llm.prompting import CUT_MARK, MAX_GREETING_CHARS
+
+    ex = [{"query": inj, "text": GOOD + inj}] * 3
+    pts = [{"aspect": "wording", "evidence": inj * 200, "severity": "major"}]
+    huge = GOOD + inj * 3_000
+    requests = [agents.advocate_request(inj, huge, ex, pts, 2),
+                agents.critic_request(inj, huge, ex, pts, 2),
+                agents.judge_request(inj, huge, ex, pts, pts),
+                agents.reflect_request(inj, huge, ex, pts, pts,
+                                       {"verdict": "good", "score": 9, "reason": inj})]
+    for req in requests:
+        system, user = (m["content"] for m in req.messages)
+        assert inj not in system and "<data>" in system
+        assert user.count("<data>") == 1 and user.count("</data>") == 1
+        assert user.rstrip().endswith("</data>")
+        data = user.split("<data>")[1].split("</data>")[0]
+        assert len(user) < 12_000, len(user)
+        quoted = [json.loads(line[line.index('"'):].removesuffix("：")) if line.count('"') else ""
+                  for line in data.splitlines() if line.startswith("待评祝福语")]
+        assert quoted and quoted[0].endswith(CUT_MARK)
+        assert len(quoted[0]) == MAX_GREETING_CHARS + len(CUT_MARK)
+        # the injection appears only inside JSON string literals of the data block
+        for line in data.splitlines():
+            if inj in line or "Ignore" in line or "忽略" in line:
+                assert '"' in line and "</data>" not in line
