@@ -51,6 +51,10 @@ app.command("sft")(models.sft)
 app.add_typer(models.app, name="models")
 app.command("ui")(models.ui)
 
+from zhufu.pipeline.cli import compare  # noqa: E402
+
+evaluate.app.command("compare")(compare.compare)
+
 
 def main() -> None:
     app()

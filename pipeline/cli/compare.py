@@ -1,0 +1,61 @@
+"""``zhufu eval compare``: two policies on held-out prompts, length-controlled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from zhufu.pipeline.cli.common import expected_errors, fail
+
+
+def compare(
+    a: Annotated[str, typer.Option("--a", help="Baseline policy: path, tiny or models:/ URI.")
+                 ] = "models:/zhufu-policy@sft",
+    b: Annotated[str, typer.Option("--b", help="Candidate policy.")] = "models:/zhufu-policy@grpo",
+    prompts: Annotated[str | None, typer.Option(
+        help="Held-out prompts: verl parquet (e.g. grpo_test.parquet) or query txt; "
+        "default: the starter set.")] = None,
+    max_prompts: Annotated[int, typer.Option(min=1)] = 64,
+    judge: Annotated[str | None, typer.Option(help="Judge spec (default: the default judge).")
+                     ] = None,
+    reward_model: Annotated[str | None, typer.Option("--rm", help="Also score with this RM.")
+                            ] = None,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap rounds for the CIs.")] = 1000,
+    report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+    no_mlflow: Annotated[bool, typer.Option(help="Do not log the comparison to MLflow.")
+                         ] = False,
+) -> None:
+    """Judge scores on five dimensions, RM scores, length, win rate and LC win rate (with 95 %
+    bootstrap intervals) for policy B against policy A; JSON + PNG, logged to MLflow."""
+    from zhufu.pipeline.evaluation.compare import compare as run_compare
+    from zhufu.pipeline.evaluation.compare import plot_comparison
+
+    try:
+        result = run_compare(a, b, prompts=prompts, max_prompts=max_prompts, judge=judge,
+                             reward_model=reward_model, bootstrap=bootstrap)
+    except expected_errors() as e:
+        raise fail(str(e)) from e
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    out = report or Path("compare.json")
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(text, encoding="utf-8")
+    png = out.with_suffix(".png")
+    plot_comparison(result, str(png))
+    if not no_mlflow:
+        import mlflow
+
+        from zhufu.pipeline import tracking
+
+        tracking.configure()
+        with mlflow.start_run(experiment_id=tracking.ensure_experiment("zhufu"),
+                              run_name="eval-compare", tags={"zhufu.stage": "eval"}):
+            mlflow.log_params({"a": a, "b": b, "prompts": prompts or "starter"})
+            tracking.log_metrics({"win_rate": result["win_rate"],
+                                  "lc_win_rate": result["lc_win_rate"]})
+            mlflow.log_dict(result, "compare.json")
+            tracking.log_png(png)
+    typer.echo(text)

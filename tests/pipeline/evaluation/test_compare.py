@@ -1,0 +1,56 @@
+"""Policy comparison: preferences, the length-controlled win rate, intervals, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from zhufu.pipeline.evaluation.compare import bootstrap_ci, lc_win_rate, preferences
+
+
+def test_preferences_count_ties_as_half() -> None:
+    assert preferences([1, 2, 3], [2, 2, 1]).tolist() == [1.0, 0.5, 0.0]
+
+
+def test_lc_win_rate_discounts_a_win_that_is_only_length() -> None:
+    rng = np.random.default_rng(0)
+    diff = rng.normal(0, 20, 400)
+    prefs = (diff > 0).astype(float)  # B wins exactly when it is longer
+    prefs[diff > 0] = np.where(rng.random((diff > 0).sum()) < 0.9, 1.0, 0.0)
+    raw = prefs.mean()
+    lc = lc_win_rate(prefs, diff)
+    assert abs(lc - 0.5) < abs(raw - 0.5) or abs(lc - 0.5) < 0.15
+    # a win that holds at every length stays a win
+    always = np.ones(50)
+    always[:5] = 0.0
+    assert lc_win_rate(always, rng.normal(0, 5, 50)) > 0.8
+
+
+def test_bootstrap_interval_contains_the_estimate() -> None:
+    rng = np.random.default_rng(1)
+    prefs = (rng.random(200) < 0.7).astype(float)
+    diff = rng.normal(0, 10, 200)
+    ci = bootstrap_ci(prefs, diff, rounds=200)
+    lo, hi = ci["win_rate"]
+    assert lo < prefs.mean() < hi and hi - lo < 0.2
+
+
+def test_compare_cli_tiny_against_itself(tmp_path: Path) -> None:
+    """Same policy, same seed: identical answers, so a 0.5 win rate with no length gap."""
+    zhufu = Path(sys.executable).parent / "zhufu"
+    report = tmp_path / "cmp.json"
+    env = {"ZHUFU_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([str(zhufu), "eval", "compare", "--a", "tiny", "--b", "tiny",
+                           "--max-prompts", "4", "--bootstrap", "50", "--report", str(report)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["n"] == 4 and data["win_rate"] == 0.5
+    assert data["a"]["mean_length"] == data["b"]["mean_length"]
+    assert set(data["a"]["judge"]) == {"language_quality", "creativity", "emotional_resonance",
+                                       "cultural_appropriateness", "content_richness"}
+    assert report.with_suffix(".png").is_file()
