@@ -1,0 +1,92 @@
+"""Seconds per GRPO step: ``zhufu grpo`` versus a bare TRL script, same model, data, reward.
+
+Both train the tiny offline policy on the same starter prompts with the same format reward,
+batch, generations and completion length; each runs in its own process, alternating, and
+the time of ``trainer.train()`` divided by the steps is compared (set-up, model loading and
+registration excluded from both). Aim: ratio ≤ 1.03.
+
+    .venv/bin/python -P bench/grpo_overhead.py [--steps 8] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SETTINGS = {"batch_size": 8, "num_generations": 4, "max_completion_length": 32,
+            "learning_rate": 1e-5, "beta": 0.001}
+
+
+def bare(steps: int) -> float:
+    """A plain TRL GRPO script; returns seconds per step of trainer.train()."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+    from trl import GRPOConfig, GRPOTrainer
+
+    from zhufu.pipeline.data import load_prompts
+    from zhufu.pipeline.models import load_tokenizer, tiny_policy_path
+    from zhufu.pipeline.rewards.rules import format_reward
+
+    path = tiny_policy_path()
+    data = Dataset.from_list([{"prompt": p.messages, "query": p.query} for p in load_prompts()])
+    with tempfile.TemporaryDirectory() as out:
+        args = GRPOConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=8,
+                          num_generations=4, max_completion_length=32, learning_rate=1e-5,
+                          beta=0.001, logging_steps=1, report_to="none", bf16=False,
+                          use_cpu=True, save_strategy="no", temperature=1.0,
+                          dataloader_num_workers=0, seed=0)
+        trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(
+            path, dtype=torch.float32), reward_funcs=[format_reward], args=args,
+            train_dataset=data, processing_class=load_tokenizer(str(path)))
+        started = time.perf_counter()
+        trainer.train()
+        return (time.perf_counter() - started) / steps
+
+
+def zhufu(steps: int) -> float:
+    """The same through run_grpo (guarded rewards, MLflow logging, checkpoints off)."""
+    from zhufu.pipeline.config import GRPOConfig, RewardSpec
+    from zhufu.pipeline.train.grpo import run_grpo
+
+    with tempfile.TemporaryDirectory() as ckpt:
+        result = run_grpo(GRPOConfig(policy="tiny", rewards=[RewardSpec(name="format")],
+                                     max_steps=steps, save_steps=10 * steps,
+                                     checkpoint_dir=ckpt, resume="never", **SETTINGS))
+    return result.metrics["seconds"] / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--mode", choices=["bare", "zhufu"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.mode:
+        print(json.dumps({"s_per_step": {"bare": bare, "zhufu": zhufu}[args.mode](args.steps)}))
+        return
+    home = tempfile.mkdtemp(prefix="zhufu-bench-")
+    env = {**os.environ, "ZHUFU_HOME": home}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    times: dict[str, list[float]] = {"bare": [], "zhufu": []}
+    for _ in range(args.repeats):
+        for mode in ("bare", "zhufu"):
+            out = subprocess.run([sys.executable, "-P", __file__, "--mode", mode,
+                                  "--steps", str(args.steps)], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            times[mode].append(json.loads(out.strip().splitlines()[-1])["s_per_step"])
+            print(f"{mode:6s} {times[mode][-1]:.3f} s/step", flush=True)
+    b, z = statistics.median(times["bare"]), statistics.median(times["zhufu"])
+    print(f"\n| runner | s/step (median of {args.repeats}) |\n|---|---|\n| bare TRL | {b:.3f} |"
+          f"\n| zhufu grpo | {z:.3f} |\n\nratio zhufu/bare = {z / b:.3f} (aim ≤ 1.03)")
+    print(f"loadavg during the run: {os.getloadavg()[0]:.2f} (compare only on a quiet machine)")
+
+
+if __name__ == "__main__":
+    main()
