@@ -7,18 +7,58 @@ applies ``key.sub=value`` overrides from the command line.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 #: The embedded default: ``tiny`` means "the offline tiny Qwen2 built by zhufu.pipeline.models".
 TINY = "tiny"
+#: An S3 bucket name (AWS rules: 3–63 lowercase letters, digits, dots and hyphens).
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def check_s3_uri(value: str) -> str:
+    """``value`` unchanged unless it is an ``s3://`` URI without a valid bucket (ValueError).
+
+    >>> check_s3_uri("s3://zhufu/runs")
+    's3://zhufu/runs'
+    >>> check_s3_uri("s3://")
+    Traceback (most recent call last):
+    ...
+    ValueError: 's3://': an s3:// URI needs a bucket name (s3://BUCKET/PREFIX)
+    """
+    if value[:5].lower() == "s3://" and not value.startswith("s3://"):
+        raise ValueError(f"{value!r}: write the scheme in lower case (s3://BUCKET/PREFIX)")
+    if not value.startswith("s3://"):
+        return value
+    bucket = value[len("s3://"):].partition("/")[0]
+    if not bucket:
+        raise ValueError(f"{value!r}: an s3:// URI needs a bucket name (s3://BUCKET/PREFIX)")
+    if not _BUCKET.fullmatch(bucket):
+        raise ValueError(f"{value!r}: {bucket!r} is not a valid bucket name (3-63 lowercase "
+                         "letters, digits, dots and hyphens)")
+    return value
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*")
+    @classmethod
+    def _s3_uris(cls, value: Any) -> Any:
+        """Every string field that holds an ``s3://`` URI must name a valid bucket."""
+        return check_s3_uri(value) if isinstance(value, str) else value
 
 
 class LLMConfig(Strict):
@@ -86,10 +126,29 @@ class SFTConfig(StageConfig):
     alias: str = "sft"
 
 
+_DENSE_NEEDS_MODEL = ("retrieval.kind 'dense' needs retrieval.model (a local "
+                      "sentence-transformers folder)")
+
+
 class RetrievalConfig(Strict):
     kind: Literal["bm25", "dense", "none"] = "bm25"
     top_k: int = Field(3, ge=1, le=50)
-    model: str | None = Field(None, description="sentence-transformers path (dense only).")
+    model: str | None = Field(None, validate_default=True,
+                              description="sentence-transformers path (dense only).")
+
+    @field_validator("model")
+    @classmethod
+    def _dense_needs_model(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("kind") == "dense" and not value:
+            raise ValueError(_DENSE_NEEDS_MODEL)
+        return value
+
+    @model_validator(mode="after")
+    def _dense_has_model(self) -> RetrievalConfig:
+        """The same rule when ``kind`` is assigned after construction."""
+        if self.kind == "dense" and not self.model:
+            raise ValueError(_DENSE_NEEDS_MODEL)
+        return self
 
 
 class DebateConfig(Strict):

@@ -41,6 +41,10 @@ def test_yaml_and_overrides(tmp_path: Path) -> None:
         (["samples_per_query=many"], "samples_per_query", "valid integer"),
         (["temprature=0.1"], "temprature", "Extra inputs are not permitted"),
         (["llm.backend=openai"], "llm", "needs both 'model' and 'base_url'"),
+        (["output_dir=s3://"], "output_dir", "needs a bucket name"),
+        (["queries=s3:///q.txt"], "queries", "needs a bucket name"),
+        (["exemplars=s3://Bad_Bucket/e.json"], "exemplars", "not a valid bucket name"),
+        (["retrieval.kind=dense"], "retrieval.model", "needs retrieval.model"),
     ],
 )
 def test_bad_config_names_field_and_reason(overrides: list[str], field: str, reason: str) -> None:

@@ -68,12 +68,17 @@ CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
     ("JudgeTraining", "j", {"llmApiKeySecret": {"name": "s"}, "llm": {"api_key_file": "/k"}},
      "spec.llm.api_key_file", "not both"),
     ("JudgeTraining", LONG, {}, "metadata.name", "at most"),
-]
-
-#: Stage-level mistakes the operator lets through today (each fails later, in the pod).
-GAPS: list[tuple[str, dict[str, Any], str]] = [
-    ("CurationJob", {"retrieval": {"kind": "dense"}}, "dense retrieval without a model"),
-    ("CurationJob", {"output_dir": "s3://"}, "s3:// output without a bucket"),
+    # stage-level mistakes that used to fail only later, in the pod
+    ("CurationJob", "c", {"retrieval": {"kind": "dense"}}, "spec.retrieval.model",
+     "needs retrieval.model"),
+    ("CurationJob", "c", {"output_dir": "s3://"}, "spec.output_dir", "needs a bucket name"),
+    ("CurationJob", "c", {"exemplars": "s3:///greetings.json"}, "spec.exemplars",
+     "needs a bucket name"),
+    ("GRPORun", "g", {"checkpoint_dir": "s3://"}, "spec.checkpoint_dir", "needs a bucket name"),
+    ("GRPORun", "g", {"output_dir": "s3://My_Bucket/runs"}, "spec.output_dir",
+     "not a valid bucket name"),
+    ("JudgeTraining", "j", {"labelled": "S3://zhufu/labelled.jsonl"}, "spec.labelled",
+     "lower case"),
 ]
 
 
@@ -109,11 +114,3 @@ def test_only_grporun_takes_references(kind: str, ref: str) -> None:
     with pytest.raises(SpecError) as err:
         validate(kind_of(kind), "x", {ref: "other"})
     assert err.value.field == f"spec.{ref}" and "only GRPORun" in err.value.message
-
-
-@pytest.mark.parametrize(("kind", "spec", "why"), GAPS, ids=[g[2] for g in GAPS])
-@pytest.mark.xfail(strict=True, reason="not checked before the Job is created (see "
-                   "docs/reliability.md, gaps)")
-def test_gaps_rejected_before_the_job(kind: str, spec: dict[str, Any], why: str) -> None:
-    with pytest.raises(SpecError):
-        validate(kind_of(kind), "x", spec)
