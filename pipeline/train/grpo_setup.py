@@ -34,10 +34,17 @@ NEUTRAL_REWARD = 0.0
 
 
 def apply_preset(cfg: GRPOConfig) -> GRPOConfig:
-    """The config with its named preset's values filled in (explicit fields are overridden)."""
+    """The config with its named preset's values for every field the user did not set.
+
+    >>> apply_preset(GRPOConfig(preset="paper", learning_rate=1e-6)).learning_rate
+    1e-06
+    >>> apply_preset(GRPOConfig(preset="paper")).batch_size
+    32
+    """
     if cfg.preset is None:
         return cfg
-    return cfg.model_validate({**cfg.model_dump(), **PRESETS[cfg.preset]})
+    preset = {k: v for k, v in PRESETS[cfg.preset].items() if k not in cfg.model_fields_set}
+    return cfg.model_validate({**cfg.model_dump(), **preset})
 
 
 def deepspeed_config(stage: str) -> dict[str, Any] | None:

@@ -102,3 +102,14 @@ def test_latest_checkpoint_picks_highest_complete_step(tmp_path: Path) -> None:
         (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     (tmp_path / "checkpoint-12").mkdir()  # incomplete: no trainer_state.json
     assert latest_checkpoint(tmp_path).name == "checkpoint-10"
+
+
+def test_preset_fills_only_unset_fields() -> None:
+    import doctest
+
+    import zhufu.pipeline.train.grpo_setup as setup
+
+    assert doctest.testmod(setup).failed == 0
+    cfg = apply_preset(load_config(GRPOConfig, None, ["preset=tiny", "max_completion_length=24"]))
+    assert cfg.max_completion_length == 24
+    assert cfg.learning_rate == PRESETS["tiny"]["learning_rate"]
