@@ -2,8 +2,9 @@
 
 Handlers orchestrate; :mod:`~zhufu.operator.builders` builds and
 :mod:`~zhufu.operator.status` decides. Handler ids are stored state (Kopf keys its progress
-by them): ``<kind>_create``, ``<kind>_resume``, ``<kind>_update``, ``<kind>_delete`` for each
-of ``curationjob``, ``judgetraining``, ``grporun``, plus ``job_event`` and ``pod_event``.
+by them): ``<kind>_create``, ``<kind>_resume``, ``<kind>_update``, ``<kind>_delete`` and the
+timer ``<kind>_recheck`` for each of ``curationjob``, ``judgetraining``, ``grporun``, plus
+``job_event`` and ``pod_event``.
 
 Rules a user sees:
 
@@ -16,6 +17,15 @@ Rules a user sees:
   the ``SpecChangeIgnored`` condition. To run with a new spec, create a new resource.
 - delete: the children are deleted explicitly (their ownerReferences also let the
   garbage collector remove them on a real cluster).
+- recheck (a timer, every ``ZHUFU_RECHECK_INTERVAL_S`` while a resource is neither
+  ``Succeeded`` nor ``Failed``): a safety net for lost progress. Kopf retries a handler that
+  fails, but when Kopf's *own* PATCH of the resource (adding the finalizer, recording
+  progress, the "touch" that wakes a delayed retry) is refused — 409 Conflict, or a 5xx or
+  dropped connection past its request retries — it waits for the next change of the object,
+  which may never come. The timer re-runs the idempotent path instead: without a Job (or
+  still waiting for a dependency) it reconciles, with one it recomputes the status from the
+  Job and pods (a lost Job/pod event or a refused status write leaves it stale otherwise).
+  Its own status writes are changes, so Kopf's bookkeeping gets another try as well.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -44,6 +55,18 @@ from zhufu.operator.validation import SpecError, validate
 MANAGED = {"app.kubernetes.io/managed-by": builders.MANAGED_BY}
 TERMINAL = ("Succeeded", "Failed")
 RETRY_S = 2.0
+log = logging.getLogger(__name__)
+
+
+def _recheck_interval() -> float:
+    """``ZHUFU_RECHECK_INTERVAL_S``, read when the handlers are registered (at import)."""
+    try:
+        return settings_mod.load_settings().recheck_interval_s
+    except settings_mod.SettingsError:  # the startup handler reports the bad variable
+        return settings_mod.OperatorSettings.recheck_interval_s
+
+
+RECHECK_S = _recheck_interval()
 
 _kube: Kube | None = None
 _locks: defaultdict[tuple[str, str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -188,6 +211,45 @@ async def sync_parent(kind: Kind, namespace: str, name: str,
             await _write_status(kind, parent, status, new)
 
 
+def _age_s(meta: dict[str, Any]) -> float:
+    """Seconds since the resource was created (0 if the timestamp is missing or odd)."""
+    try:
+        created = datetime.fromisoformat(str(meta["creationTimestamp"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return 0.0
+    return max(0.0, (datetime.now(UTC) - created).total_seconds())
+
+
+async def recheck(kind: Kind, body: kopf.Body) -> str:
+    """One tick of the ``<kind>_recheck`` timer; returns what it did (for the log).
+
+    Every call it makes is idempotent (create-if-absent, GETs, a status patch only when the
+    status changed), so running beside Kopf's own handlers is harmless. Errors are logged and
+    left to the next tick.
+    """
+    obj = dict(body)
+    meta = obj["metadata"]
+    status = dict(obj.get("status") or {})
+    if meta.get("deletionTimestamp") or status.get("phase") in TERMINAL:
+        return "idle"
+    try:
+        if status.get("jobName"):
+            await sync_parent(kind, meta["namespace"], meta["name"])
+            return "resynced"
+        await reconcile(kind, body, _age_s(meta))
+        return "reconciled"
+    except (kopf.TemporaryError, kopf.PermanentError) as e:
+        return f"deferred: {e}"  # waiting for a dependency, or Failed (status written)
+    except Exception as e:  # noqa: BLE001 - an API error: the next tick retries
+        log.warning("recheck of %s %s/%s failed, retried in %.0fs: %r", kind.kind,
+                    meta.get("namespace"), meta.get("name"), RECHECK_S, e)
+        return f"failed: {e!r}"
+
+
+def _unfinished(status: kopf.Status, **_: Any) -> bool:
+    return dict(status or {}).get("phase") not in TERMINAL
+
+
 def _register(kind: Kind) -> None:
     prefix = kind.kind.lower()
     res = (GROUP, VERSION, kind.plural)
@@ -210,6 +272,11 @@ def _register(kind: Kind) -> None:
                                   obj["metadata"]["name"], {"conditions": conds})
         _event(obj, "Warning", "SpecChangeIgnored", msg)
 
+    async def on_timer(body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
+        done = await recheck(kind, body)
+        if done != "idle":
+            logger.debug("recheck: %s", done)
+
     async def on_delete(name: str, namespace: str, **_: Any) -> None:
         names = builders.child_names(kind, name)
         await kube().delete("batch/v1", "Job", namespace, names.job)
@@ -221,6 +288,9 @@ def _register(kind: Kind) -> None:
     kopf.on.resume(*res, id=f"{prefix}_resume", backoff=RETRY_S)(on_create)
     kopf.on.update(*res, field="spec", id=f"{prefix}_update", backoff=RETRY_S)(on_update)
     kopf.on.delete(*res, id=f"{prefix}_delete", backoff=RETRY_S)(on_delete)
+    # only while unfinished: Kopf stops the timer once the resource Succeeded or Failed
+    kopf.timer(*res, id=f"{prefix}_recheck", interval=RECHECK_S, initial_delay=RECHECK_S,
+               when=_unfinished, errors=kopf.ErrorsMode.IGNORED)(on_timer)
 
 
 for _kind in KINDS.values():

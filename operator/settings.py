@@ -12,6 +12,7 @@
 | ``ZHUFU_GPU_RESOURCE`` | extended resource name of a GPU | ``nvidia.com/gpu`` |
 | ``ZHUFU_DEPENDENCY_POLL_S`` | re-check delay while waiting for a dependency | ``15`` |
 | ``ZHUFU_DEPENDENCY_TIMEOUT_S`` | how long a missing dependency may stay missing | ``600`` |
+| ``ZHUFU_RECHECK_INTERVAL_S`` | period of the re-check of unfinished resources | ``30`` |
 | ``ZHUFU_RUN_AS_USER`` | uid of job pods (non-root) | ``1000`` |
 | ``ZHUFU_DEFAULT_NODE_SELECTOR`` | JSON object used when a spec sets no nodeSelector | ``""`` |
 | ``ZHUFU_DEFAULT_TOLERATIONS`` | JSON list used when a spec sets no tolerations | ``""`` |
@@ -40,6 +41,7 @@ class OperatorSettings:
     gpu_resource: str = "nvidia.com/gpu"
     dependency_poll_s: float = 15.0
     dependency_timeout_s: float = 600.0
+    recheck_interval_s: float = 30.0
     run_as_user: int = 1000
     default_node_selector: str = ""
     default_tolerations: str = ""
@@ -82,6 +84,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> OperatorSettings:
         OperatorSettings(**values).defaults()  # type: ignore[arg-type]
     except json.JSONDecodeError as e:
         raise SettingsError(f"ZHUFU_DEFAULT_NODE_SELECTOR/TOLERATIONS: not JSON: {e}") from e
+    if float(values.get("recheck_interval_s", 1.0)) <= 0:  # type: ignore[arg-type]
+        raise SettingsError("ZHUFU_RECHECK_INTERVAL_S: expected a number of seconds > 0")
     if "image_pull_policy" in values and values["image_pull_policy"] not in (
             "Always", "IfNotPresent", "Never"):
         raise SettingsError("ZHUFU_IMAGE_PULL_POLICY: expected Always, IfNotPresent or Never")

@@ -186,18 +186,22 @@ async def test_invalid_specs_and_failed_or_missing_dependencies(tmp_path: Path) 
 async def test_restart_mid_reconcile_creates_no_duplicate_job(tmp_path: Path) -> None:
     async with emulator() as (emu, url):
         op = Operator(tmp_path, url, {})
-        # Park Kopf's "handler done" patch of the resource: the operator dies after creating
-        # the Job but before recording that it did.
-        release = emu.hold(lambda r: str(r.method.value).upper() == "PATCH"
-                           and r.name == "r1" and r.subresource is None
-                           and "progress" in r.text and "curationjob_create" in r.text)
+        # Refuse (409, no effect) Kopf's "handler done" patch of the resource until the
+        # operator is dead: it dies after creating the Job but before recording that it did.
+        # A handler that succeeds at its first try is recorded by the diff-base annotation
+        # alone; one that was retried by its progress annotation.
+        dead = False
+        emu.fail_next(lambda r: not dead and str(r.method.value).upper() == "PATCH"
+                      and r.name == "r1" and r.subresource is None
+                      and (("progress" in r.text and "curationjob_create" in r.text)
+                           or "last-handled-configuration" in r.text), 409, times=10**6)
         op.start()
         try:
             emu.create("curationjobs", _cr("CurationJob", "r1", {"samples_per_query": 2}))
             await wait_for(lambda: emu.get("jobs", NS, "r1-curate"), "first Job", op=op)
             uid = emu.get("jobs", NS, "r1-curate")["metadata"]["uid"]
             await op.stop(kill=True)
-            release.set()
+            dead = True
             annotations = emu.get("curationjobs", NS, "r1")["metadata"].get("annotations", {})
             assert not any("last-handled" in k for k in annotations), annotations
             op.start()
