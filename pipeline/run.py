@@ -27,11 +27,12 @@ class RunSettings:
     """Knobs of the embedded default (sized for a 2-core CPU in ≤ 10 minutes)."""
 
     reward: RewardChoice = "judge"
-    sft_epochs: float = 6.0
+    sft_epochs: float = 5.0
+    sft_learning_rate: float = 1e-2
     curate_samples: int = 2
     rm_epochs: float = 2.0
     judge_rounds: int = 3
-    grpo_steps: int = 40
+    grpo_steps: int = 30
     compare_prompts: int = 48
     seed: int = 0
     experiment: str = "zhufu-run"
@@ -75,7 +76,8 @@ def _sft(state: RunState, s: RunSettings) -> None:
     from zhufu.pipeline.train.sft import run_sft
 
     result = run_sft(SFTConfig(experiment=s.experiment, data=state.outputs["sft"],
-                               num_epochs=s.sft_epochs, learning_rate=3e-3, batch_size=16,
+                               num_epochs=s.sft_epochs, learning_rate=s.sft_learning_rate,
+                               batch_size=16,
                                seed=s.seed))
     state.outputs["sft_policy"] = "models:/zhufu-policy@sft"
     state.metrics["sft/train_loss"] = result.metrics.get("train_loss", float("nan"))

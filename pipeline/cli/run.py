@@ -14,7 +14,7 @@ def run(
         help="GRPO reward: judge (the trained judge), rm (the reward model) or mix.")] = "judge",
     report: Annotated[str | None, typer.Option(
         help="Write the JSON report here (default .zhufu/run/report.json).")] = None,
-    grpo_steps: Annotated[int, typer.Option(min=1, help="GRPO steps.")] = 40,
+    grpo_steps: Annotated[int, typer.Option(min=1, help="GRPO steps.")] = 30,
     judge_rounds: Annotated[int, typer.Option(min=0, help="Adversarial judge rounds.")] = 3,
     seed: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
