@@ -34,6 +34,7 @@ class RunSettings:
     judge_rounds: int = 3
     grpo_steps: int = 30
     compare_prompts: int = 48
+    compare_samples: int = 4
     seed: int = 0
     experiment: str = "zhufu-run"
 
@@ -148,7 +149,8 @@ def _compare(state: RunState, s: RunSettings) -> dict[str, Any]:
     return compare(state.outputs["sft_policy"], state.outputs["grpo_policy"],
                    prompts=state.outputs["held_out_queries"], max_prompts=s.compare_prompts,
                    judge=state.outputs.get("judge"), reward_model=state.outputs.get(
-                       "reward_model"), bootstrap=500, seed=s.seed)
+                       "reward_model"), bootstrap=500, seed=s.seed,
+                   samples_per_prompt=s.compare_samples)
 
 
 STEPS: list[tuple[str, Callable[[RunState, RunSettings], None]]] = [

@@ -19,6 +19,8 @@ def compare(
         help="Held-out prompts: verl parquet (e.g. grpo_test.parquet) or query txt; "
         "default: the starter set.")] = None,
     max_prompts: Annotated[int, typer.Option(min=1)] = 64,
+    samples_per_prompt: Annotated[int, typer.Option(
+        min=1, help="Answers per prompt from each policy (compared pairwise).")] = 1,
     judge: Annotated[str | None, typer.Option(help="Judge spec (default: the default judge).")
                      ] = None,
     reward_model: Annotated[str | None, typer.Option("--rm", help="Also score with this RM.")
@@ -35,7 +37,8 @@ def compare(
 
     try:
         result = run_compare(a, b, prompts=prompts, max_prompts=max_prompts, judge=judge,
-                             reward_model=reward_model, bootstrap=bootstrap)
+                             reward_model=reward_model, bootstrap=bootstrap,
+                             samples_per_prompt=samples_per_prompt)
     except expected_errors() as e:
         raise fail(str(e)) from e
     text = json.dumps(result, ensure_ascii=False, indent=2)

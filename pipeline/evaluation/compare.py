@@ -71,15 +71,21 @@ def lc_win_rate(prefs: np.ndarray, length_diff: np.ndarray) -> float:
     return float(1.0 / (1.0 + math.exp(-model.intercept_[0])))
 
 
-def bootstrap_ci(prefs: np.ndarray, length_diff: np.ndarray, rounds: int, seed: int = 0
-                 ) -> dict[str, list[float]]:
-    """95 % percentile intervals for the win rate and the LC win rate."""
+def bootstrap_ci(prefs: np.ndarray, length_diff: np.ndarray, rounds: int, seed: int = 0,
+                 groups: np.ndarray | None = None) -> dict[str, list[float]]:
+    """95 % percentile intervals for the win rate and the LC win rate.
+
+    With ``groups`` (the prompt of each comparison) whole prompts are resampled, so several
+    samples of one prompt do not count as independent evidence.
+    """
     if rounds <= 0 or len(prefs) < 2:
         return {}
     rng = np.random.default_rng(seed)
+    groups = np.arange(len(prefs)) if groups is None else np.asarray(groups)
+    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
     wins, lcs = [], []
     for _ in range(rounds):
-        idx = rng.integers(0, len(prefs), len(prefs))
+        idx = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
         wins.append(float(prefs[idx].mean()))
         lcs.append(lc_win_rate(prefs[idx], length_diff[idx]))
     q = [2.5, 97.5]
@@ -127,15 +133,18 @@ async def _score(spec: str, queries: Sequence[str], responses: Sequence[str],
 
 def compare(a: str, b: str, prompts: str | None = None, max_prompts: int = 64,
             judge: str | None = None, reward_model: str | None = None, bootstrap: int = 1000,
-            max_tokens: int = 64, seed: int = 0) -> dict[str, object]:
-    """Generate from policies ``a`` and ``b`` on held-out prompts and compare them."""
+            max_tokens: int = 64, seed: int = 0, samples_per_prompt: int = 1
+            ) -> dict[str, object]:
+    """Generate ``samples_per_prompt`` answers from policies ``a`` and ``b`` for each held-out
+    prompt and compare them pairwise (sample i of A against sample i of B)."""
     from zhufu.pipeline.data import load_prompts
 
     rows = load_prompts(prompts)[:max_prompts]
     if not rows:
         raise ValueError(f"{prompts or 'starter prompts'}: no prompts to compare on")
-    queries = [p.query for p in rows]
-    messages = [p.messages for p in rows]
+    queries = [p.query for p in rows for _ in range(samples_per_prompt)]
+    messages = [p.messages for p in rows for _ in range(samples_per_prompt)]
+    groups = np.repeat(np.arange(len(rows)), samples_per_prompt)
 
     async def run() -> tuple[Side, Side]:
         outs_a = await _generate(a, messages, max_tokens, seed)
@@ -148,11 +157,13 @@ def compare(a: str, b: str, prompts: str | None = None, max_prompts: int = 64,
     diff = np.array([len(y) - len(x) for x, y in zip(side_a.responses, side_b.responses,
                                                         strict=True)], float)
     report: dict[str, object] = {
-        "n": len(rows), "a": side_a.summary(), "b": side_b.summary(),
+        "n": len(rows), "samples_per_prompt": samples_per_prompt,
+        "a": side_a.summary(), "b": side_b.summary(),
         "win_rate": float(prefs.mean()), "lc_win_rate": lc_win_rate(prefs, diff),
-        "ci95": bootstrap_ci(prefs, diff, bootstrap, seed),
+        "ci95": bootstrap_ci(prefs, diff, bootstrap, seed, groups),
         "examples": [{"query": q, "a": x, "b": y} for q, x, y in
-                     zip(queries[:5], side_a.responses, side_b.responses, strict=False)],
+                     zip(queries[::samples_per_prompt][:5], side_a.responses[::samples_per_prompt],
+                         side_b.responses[::samples_per_prompt], strict=False)],
     }
     if side_a.rm is not None and side_b.rm is not None:
         report["rm_win_rate"] = float(preferences(side_a.rm, side_b.rm).mean())

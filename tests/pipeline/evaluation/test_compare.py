@@ -39,17 +39,28 @@ def test_bootstrap_interval_contains_the_estimate() -> None:
     assert lo < prefs.mean() < hi and hi - lo < 0.2
 
 
+def test_bootstrap_resamples_whole_prompts() -> None:
+    """Four identical samples per prompt carry one prompt's evidence, not four."""
+    rng = np.random.default_rng(2)
+    per_prompt = (rng.random(30) < 0.6).astype(float)
+    prefs, diff = np.repeat(per_prompt, 4), np.zeros(120)
+    clustered = bootstrap_ci(prefs, diff, 300, groups=np.repeat(np.arange(30), 4))["win_rate"]
+    naive = bootstrap_ci(prefs, diff, 300)["win_rate"]
+    assert clustered[1] - clustered[0] > 1.5 * (naive[1] - naive[0])
+
+
 def test_compare_cli_tiny_against_itself(tmp_path: Path) -> None:
     """Same policy, same seed: identical answers, so a 0.5 win rate with no length gap."""
     zhufu = Path(sys.executable).parent / "zhufu"
     report = tmp_path / "cmp.json"
     env = {"ZHUFU_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
     proc = subprocess.run([str(zhufu), "eval", "compare", "--a", "tiny", "--b", "tiny",
-                           "--max-prompts", "4", "--bootstrap", "50", "--report", str(report)],
+                           "--max-prompts", "3", "--samples-per-prompt", "2", "--bootstrap", "50",
+                           "--report", str(report)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads(report.read_text(encoding="utf-8"))
-    assert data["n"] == 4 and data["win_rate"] == 0.5
+    assert data["n"] == 3 and data["samples_per_prompt"] == 2 and data["win_rate"] == 0.5
     assert data["a"]["mean_length"] == data["b"]["mean_length"]
     assert set(data["a"]["judge"]) == {"language_quality", "creativity", "emotional_resonance",
                                        "cultural_appropriateness", "content_richness"}
