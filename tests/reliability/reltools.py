@@ -1,64 +1,24 @@
 """Helpers of the reliability tests: servers, the ``zhufu`` console script, small data sets.
 
-``free_port``/``wait_http``/``start_server``/``stop_server`` mirror the ones in
-``tests/conftest.py`` (a conftest module cannot be imported by name under
-``--import-mode=importlib``). Servers run in their own process group, stopped by PID.
+Server helpers come from ``tests/conftest.py``: servers run in their own process group and
+are stopped by PID.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import free_port, start_server, stop_server, wait_http  # noqa: F401
+
 BIN = Path(sys.executable).parent
 ZHUFU = BIN / "zhufu"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server for {url} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
-
-
-def start_server(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    handle = log.open("wb")
-    return subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=10)
 
 
 @dataclass
