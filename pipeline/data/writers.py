@@ -6,7 +6,6 @@ would reject; JSON is written as UTF-8 without ASCII escapes.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -117,7 +116,7 @@ def write_prompts(prompts: Iterable[Prompt], uri: Uri, data_source: str = "zhufu
                         "extra_info": {"index": row - 1, "split": split}})
     if not records:
         raise DataError(name, None, None, "no prompts to write")
-    buf = io.BytesIO()
+    buf = pa.BufferOutputStream()  # an Arrow stream, not io.BytesIO (see parse.read_parquet)
     pq.write_table(pa.Table.from_pylist(records), buf)
-    write_bytes(name, buf.getvalue())
+    write_bytes(name, buf.getvalue().to_pybytes())
     return len(records)
