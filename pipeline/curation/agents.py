@@ -148,26 +148,29 @@ def _debate(strengths: list[dict[str, Any]] | None,
     return [_points_block("正方列出的优点", strengths), _points_block("反方指出的问题", weaknesses)]
 
 
-def advocate_request(query: str, response: str, exemplars: list[dict[str, Any]],
-                     opponent: list[dict[str, Any]], round_no: int) -> ChatRequest:
-    extra = [_points_block("反方上一轮提出的问题", opponent)] if opponent else []
+def _debate_request(kind: str, system: str, opponent_title: str, query: str, response: str,
+                    exemplars: list[dict[str, Any]], opponent: list[dict[str, Any]],
+                    round_no: int) -> ChatRequest:
+    """One debate turn (advocate or critic), answering the other side's last points."""
+    extra = [_points_block(opponent_title, opponent)] if opponent else []
     user = f"辩论第{round_no}轮。\n" + _context(query, response, exemplars, *extra)
-    task = {"kind": "advocate", "query": query, "response": response, "exemplars": exemplars,
+    task = {"kind": kind, "query": query, "response": response, "exemplars": exemplars,
             "opponent": opponent, "round": round_no}
-    return ChatRequest(messages=[{"role": "system", "content": ADVOCATE_SYSTEM},
+    return ChatRequest(messages=[{"role": "system", "content": system},
                                  {"role": "user", "content": user}],
                        task=task, json_output=True)
+
+
+def advocate_request(query: str, response: str, exemplars: list[dict[str, Any]],
+                     opponent: list[dict[str, Any]], round_no: int) -> ChatRequest:
+    return _debate_request("advocate", ADVOCATE_SYSTEM, "反方上一轮提出的问题", query, response,
+                           exemplars, opponent, round_no)
 
 
 def critic_request(query: str, response: str, exemplars: list[dict[str, Any]],
                    opponent: list[dict[str, Any]], round_no: int) -> ChatRequest:
-    extra = [_points_block("正方上一轮列出的优点", opponent)] if opponent else []
-    user = f"辩论第{round_no}轮。\n" + _context(query, response, exemplars, *extra)
-    task = {"kind": "critic", "query": query, "response": response, "exemplars": exemplars,
-            "opponent": opponent, "round": round_no}
-    return ChatRequest(messages=[{"role": "system", "content": CRITIC_SYSTEM},
-                                 {"role": "user", "content": user}],
-                       task=task, json_output=True)
+    return _debate_request("critic", CRITIC_SYSTEM, "正方上一轮列出的优点", query, response,
+                           exemplars, opponent, round_no)
 
 
 def judge_request(query: str, response: str, exemplars: list[dict[str, Any]],
