@@ -128,11 +128,11 @@ class Kind:
 KINDS: dict[str, Kind] = {
     k.kind: k
     for k in (
-        Kind("CurationJob", "curationjobs", "curationjob", "cj", "curate", ("curate",),
+        Kind("CurationJob", "curationjobs", "curationjob", "zcj", "curate", ("curate",),
              CurateConfig, CurationJobSpec),
-        Kind("JudgeTraining", "judgetrainings", "judgetraining", "jt", "judge",
+        Kind("JudgeTraining", "judgetrainings", "judgetraining", "zjt", "judge",
              ("judge", "train"), JudgeTrainConfig, JudgeTrainingSpec),
-        Kind("GRPORun", "grporuns", "grporun", "gr", "grpo", ("grpo",), GRPOConfig, GRPORunSpec),
+        Kind("GRPORun", "grporuns", "grporun", "zgr", "grpo", ("grpo",), GRPOConfig, GRPORunSpec),
     )
 }
 
