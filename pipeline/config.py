@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from zhufu.pipeline.errors import ConfigError
+
 #: The embedded default: ``tiny`` means "the offline tiny Qwen2 built by zhufu.pipeline.models".
 TINY = "tiny"
 #: An S3 bucket name (AWS rules: 3–63 lowercase letters, digits, dots and hyphens).
@@ -304,10 +306,6 @@ STAGES: dict[str, type[StageConfig]] = {
 }
 
 C = TypeVar("C", bound=BaseModel)
-
-
-class ConfigError(ValueError):
-    """A config that does not validate; the message names each bad field and why."""
 
 
 def format_validation_error(err: ValidationError, source: str = "config") -> str:

@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from zhufu import __version__
+from zhufu.pipeline.errors import TrackingError
 from zhufu.pipeline.models.paths import data_dir
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
@@ -35,10 +36,6 @@ HEALTH_TIMEOUT_S = 5.0
 #: Params whose dotted key contains one of these are never logged.
 SECRET_MARKERS = ("key", "secret", "token", "password")
 MAX_PARAM_LEN = 6000
-
-
-class TrackingError(RuntimeError):
-    """The tracking store cannot be used (unreachable server, bad URI)."""
 
 
 def local_store() -> tuple[str, Path]:

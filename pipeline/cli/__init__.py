@@ -1,59 +1,57 @@
-"""The ``zhufu`` command: one sub-command per stage, each a thin wrapper over library code.
+"""The ``zhufu`` command: one module per command group, every group registered in :data:`GROUPS`.
 
-Sub-command modules stay light (no torch at import); heavy imports happen inside commands.
+Modules stay light at import (no torch, no kopf): heavy imports happen inside the commands.
+Errors follow one rule (:mod:`zhufu.pipeline.errors`): a :class:`ZhufuError` raised by any
+command prints ``error: <message>`` on stderr and exits with status 2; any other exception is
+a bug and keeps its traceback (status 1).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import click
 import typer
+from typer.core import TyperGroup
+
+from zhufu.pipeline.cli import data, evaluate, judge, models, operator_cmd, rm, run, stages, ui
+from zhufu.pipeline.errors import ZhufuError
+
+#: Every command group: (name, typer app); ``None`` puts its commands at the top level.
+GROUPS: list[tuple[str | None, typer.Typer]] = [
+    (None, run.app),           # zhufu run
+    (None, stages.app),        # zhufu sft | curate | train-rm | grpo
+    ("data", data.app),        # zhufu data validate
+    ("judge", judge.app),      # zhufu judge score | train
+    ("eval", evaluate.app),    # zhufu eval agreement | compare
+    ("rm", rm.app),            # zhufu rm score
+    ("models", models.app),    # zhufu models build
+    ("operator", operator_cmd.app),  # zhufu operator crds | run
+    (None, ui.app),            # zhufu ui
+]
+
+
+class ZhufuCommand(TyperGroup):
+    """The root group: turns a :class:`ZhufuError` into one line on stderr and exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ZhufuError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from e
+
 
 app = typer.Typer(
     name="zhufu",
+    cls=ZhufuCommand,
     help="Zhufu (祝福): RLAIF for Chinese greetings — curation, judges, reward models, GRPO.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-# Each area registers its commands here (one line each).
-from zhufu.pipeline.cli import data  # noqa: E402
-
-app.add_typer(data.app, name="data")
-from zhufu.pipeline.cli import evaluate, judge  # noqa: E402
-
-app.add_typer(judge.app, name="judge")
-from zhufu.pipeline.cli import judge_train  # noqa: E402
-
-judge.app.command("train")(judge_train.train)
-app.add_typer(evaluate.app, name="eval")
-from zhufu.pipeline.cli import operator_cmd  # noqa: E402
-
-app.add_typer(operator_cmd.app, name="operator")
-
-from zhufu.pipeline.cli import grpo  # noqa: E402
-
-app.command("grpo")(grpo.grpo)
-from zhufu.pipeline.cli import curate  # noqa: E402
-
-app.command("curate")(curate.curate)
-from zhufu.pipeline.cli import rm  # noqa: E402
-
-app.command("train-rm")(rm.train_rm)
-app.add_typer(rm.app, name="rm")
-
-from zhufu.pipeline.cli import run  # noqa: E402
-
-app.command("run")(run.run)
-
-from zhufu.pipeline.cli import models  # noqa: E402
-
-app.command("sft")(models.sft)
-app.add_typer(models.app, name="models")
-app.command("ui")(models.ui)
-
-from zhufu.pipeline.cli import compare  # noqa: E402
-
-evaluate.app.command("compare")(compare.compare)
+for _name, _group in GROUPS:
+    app.add_typer(_group, name=_name)
 
 
 def main() -> None:

@@ -1,13 +1,15 @@
-"""``zhufu eval``: measure scorers against labelled data, with length baselines beside them."""
+"""``zhufu eval``: scorers against labelled data (length baselines beside them), and two
+policies against each other on held-out prompts."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Evaluate judges and reward models.", no_args_is_help=True)
+app = typer.Typer(help="Evaluate judges, reward models and policies.", no_args_is_help=True)
 
 
 @app.command("agreement")
@@ -19,14 +21,57 @@ def agreement(
 ) -> None:
     """Print one JSON object: n, accuracy, cohen_kappa, length-rule accuracy, bands, and for
     pairs pair accuracy, longer-wins accuracy and the near-same-length subset."""
-    from zhufu.pipeline.data.errors import DataError
-    from zhufu.pipeline.evaluation.agreement import ScorerSpecError
     from zhufu.pipeline.evaluation.agreement import agreement as run
-    from zhufu.pipeline.judge import JudgeSpecError
 
-    try:
-        report = run(data, scorer, progress=True)
-    except (DataError, ScorerSpecError, JudgeSpecError, OSError, ValueError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
-    typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    typer.echo(json.dumps(run(data, scorer, progress=True), ensure_ascii=False, indent=2))
+
+
+@app.command("compare")
+def compare(
+    a: Annotated[str, typer.Option("--a", help="Baseline policy: path, tiny or models:/ URI.")
+                 ] = "models:/zhufu-policy@sft",
+    b: Annotated[str, typer.Option("--b", help="Candidate policy.")] = "models:/zhufu-policy@grpo",
+    prompts: Annotated[str | None, typer.Option(
+        help="Held-out prompts: verl parquet (e.g. grpo_test.parquet) or query txt; "
+        "default: the starter set.")] = None,
+    max_prompts: Annotated[int, typer.Option(min=1)] = 64,
+    samples_per_prompt: Annotated[int, typer.Option(
+        min=1, help="Answers per prompt from each policy (compared pairwise).")] = 1,
+    judge: Annotated[str | None, typer.Option(help="Judge spec (default: the default judge).")
+                     ] = None,
+    reward_model: Annotated[str | None, typer.Option("--rm", help="Also score with this RM.")
+                            ] = None,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap rounds for the CIs.")] = 1000,
+    report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+    no_mlflow: Annotated[bool, typer.Option(help="Do not log the comparison to MLflow.")
+                         ] = False,
+) -> None:
+    """Judge scores on five dimensions, RM scores, length, win rate and LC win rate (with 95 %
+    bootstrap intervals) for policy B against policy A; JSON + PNG, logged to MLflow."""
+    from zhufu.pipeline.evaluation.compare import compare as run_compare
+    from zhufu.pipeline.evaluation.compare import plot_comparison
+
+    result = run_compare(a, b, prompts=prompts, max_prompts=max_prompts, judge=judge,
+                         reward_model=reward_model, bootstrap=bootstrap,
+                         samples_per_prompt=samples_per_prompt)
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    out = report or Path("compare.json")
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(text, encoding="utf-8")
+    png = out.with_suffix(".png")
+    plot_comparison(result, str(png))
+    if not no_mlflow:
+        import mlflow
+
+        from zhufu.pipeline import tracking
+
+        tracking.configure()
+        with mlflow.start_run(experiment_id=tracking.ensure_experiment("zhufu"),
+                              run_name="eval-compare", tags={"zhufu.stage": "eval"}):
+            mlflow.log_params({"a": a, "b": b, "prompts": prompts or "starter"})
+            tracking.log_metrics({"win_rate": result["win_rate"],
+                                  "lc_win_rate": result["lc_win_rate"]})
+            mlflow.log_dict(result, "compare.json")
+            tracking.log_png(png)
+    typer.echo(text)

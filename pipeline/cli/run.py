@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
-from zhufu.pipeline.cli.common import expected_errors, fail
+app = typer.Typer()
 
 
+@app.command("run")
 def run(
     reward: Annotated[str, typer.Option(
         help="GRPO reward: judge (the trained judge), rm (the reward model) or mix.")] = "judge",
@@ -19,13 +20,10 @@ def run(
     seed: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
     """tiny models → SFT → curation → reward model → judge training → GRPO → SFT vs GRPO."""
+    from zhufu.pipeline.errors import ConfigError
     from zhufu.pipeline.run import RunSettings, run_all
 
     if reward not in ("judge", "rm", "mix"):
-        raise fail(f"--reward: expected judge, rm or mix, got {reward!r}")
-    settings = RunSettings(reward=reward, grpo_steps=grpo_steps, judge_rounds=judge_rounds,
-                           seed=seed)
-    try:
-        run_all(settings, report)
-    except expected_errors() as e:
-        raise fail(str(e)) from e
+        raise ConfigError(f"--reward: expected judge, rm or mix, got {reward!r}")
+    run_all(RunSettings(reward=reward, grpo_steps=grpo_steps, judge_rounds=judge_rounds,
+                        seed=seed), report)

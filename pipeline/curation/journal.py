@@ -23,10 +23,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from zhufu.pipeline.errors import ZhufuError
+
 JOURNAL_VERSION = 1
 
 
-class JournalError(RuntimeError):
+class JournalError(ZhufuError, RuntimeError):
     """The journal on disk cannot be used (corrupt, or written by another format version)."""
 
 

@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from zhufu.pipeline.config import RetrievalConfig
+from zhufu.pipeline.errors import ConfigError, DataError
 
 _WORD = re.compile(r"\w", re.UNICODE)
 
 
-class RetrievalUnavailable(RuntimeError):
+class RetrievalUnavailable(ConfigError):
     """Dense retrieval was asked for but a package it needs is not installed."""
 
 
@@ -91,7 +92,7 @@ class BM25Retriever:
         import bm25s
 
         if not exemplars:
-            raise ValueError("bm25 retrieval needs at least one exemplar")
+            raise DataError("exemplars", None, None, "bm25 retrieval needs at least one exemplar")
         self.exemplars = exemplars
         self.key = index_key(self.kind, None, exemplars)
         self.loaded_from_cache = False
@@ -139,8 +140,8 @@ class DenseRetriever:
     def __init__(self, exemplars: list[Exemplar], model: str | None,
                  cache_dir: Path | None = None) -> None:
         if not model:
-            raise ValueError("retrieval.kind 'dense' needs retrieval.model (a local "
-                             "sentence-transformers folder)")
+            raise ConfigError("retrieval.kind 'dense' needs retrieval.model (a local "
+                              "sentence-transformers folder)")
         try:
             import faiss
         except ImportError as e:
@@ -153,7 +154,7 @@ class DenseRetriever:
                 "dense retrieval needs the 'sentence-transformers' package "
                 "(pip install sentence-transformers)") from e
         if not exemplars:
-            raise ValueError("dense retrieval needs at least one exemplar")
+            raise DataError("exemplars", None, None, "dense retrieval needs at least one exemplar")
         self.exemplars = exemplars
         self.encoder = SentenceTransformer(model, device="cpu")
         self.key = index_key(self.kind, model, exemplars)

@@ -32,6 +32,7 @@ from zhufu.pipeline.curation.retrieval import build_retriever
 from zhufu.pipeline.curation.runner import Candidate, Curator
 from zhufu.pipeline.data import storage
 from zhufu.pipeline.data.rows import PreferencePair
+from zhufu.pipeline.errors import ConfigError, DataError
 from zhufu.pipeline.llm import ChatBackend
 from zhufu.pipeline.results import StageResult, emit
 
@@ -138,7 +139,7 @@ async def curate_async(cfg: CurateConfig, backend: ChatBackend | None = None, *,
     given = C.given_candidates(cfg)
     queries = C.select_queries(cfg, given)
     if not queries:
-        raise ValueError("curate: no queries to work on")
+        raise DataError(cfg.queries or "starter queries", None, None, "no queries to work on")
     sampled: list[Candidate] = []
     sample_failures = 0
     if cfg.policy:
@@ -146,8 +147,8 @@ async def curate_async(cfg: CurateConfig, backend: ChatBackend | None = None, *,
                                                              policy_backend)
     cands = C.merge_candidates(queries, given, sampled)
     if not cands:
-        raise ValueError("curate: no candidates (set 'responses' to labelled JSONL and/or "
-                         "'policy' to a model to sample from)")
+        raise ConfigError("curate: no candidates (set 'responses' to labelled JSONL and/or "
+                          "'policy' to a model to sample from)")
 
     retriever = build_retriever(cfg.retrieval, C.load_exemplars(cfg.exemplars)
                                 if cfg.retrieval.kind != "none" else [],

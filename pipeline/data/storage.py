@@ -15,27 +15,14 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from zhufu.pipeline.errors import StorageError
+
 #: Env vars that may hold an S3-compatible endpoint, in order of precedence.
 ENDPOINT_ENV_VARS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL")
 #: Total attempts per S3 call (first try included), and socket timeouts in seconds.
 S3_MAX_ATTEMPTS = int(os.environ.get("ZHUFU_S3_MAX_ATTEMPTS", "3"))
 S3_CONNECT_TIMEOUT_S = float(os.environ.get("ZHUFU_S3_CONNECT_TIMEOUT", "5"))
 S3_READ_TIMEOUT_S = float(os.environ.get("ZHUFU_S3_READ_TIMEOUT", "60"))
-
-
-class StorageError(OSError):
-    """Reading or writing ``uri`` failed; the message says why and names the URI."""
-
-    def __init__(self, uri: str, reason: str) -> None:
-        self.uri = uri
-        self.reason = reason
-        super().__init__(f"{uri}: {reason}")
-
-    def __str__(self) -> str:
-        return f"{self.uri}: {self.reason}"
-
-    def __reduce__(self) -> tuple[type[StorageError], tuple[str, str]]:
-        return (type(self), (self.uri, self.reason))
 
 
 class ObjectNotFound(StorageError, FileNotFoundError):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zhufu.pipeline.analysis.text import char_length
+from zhufu.pipeline.errors import DataError, ModelSpecError
 from zhufu.pipeline.evaluation import metrics as M
 
 
@@ -26,7 +27,7 @@ class Scored:
     failures: int = 0
 
 
-class ScorerSpecError(ValueError):
+class ScorerSpecError(ModelSpecError):
     """A --scorer value that is not judge, judge:SPEC or rm:PATH_OR_URI."""
 
 
@@ -103,8 +104,8 @@ def agreement(data: str, scorer: str = "judge", progress: bool = False) -> dict[
         responses = [r.response for r in rows]
         gold = [r.label for r in rows]
     else:
-        raise ValueError(f"{data}: format {fmt!r}; agreement needs labelled JSONL "
-                         "(query, response, label) or ShareGPT preference pairs")
+        raise DataError(data, None, None, f"format {fmt!r}; agreement needs labelled JSONL "
+                        "(query, response, label) or ShareGPT preference pairs")
     scored = score_rows(scorer, queries, responses, progress=progress)
     lengths = [char_length(r) for r in responses]
     report: dict[str, Any] = {"data": str(data), "format": fmt, "scorer": scorer}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zhufu.pipeline.errors import DataError
 from zhufu.pipeline.judge.principles import DIMENSION_KEYS
 
 
@@ -141,7 +142,7 @@ def compare(a: str, b: str, prompts: str | None = None, max_prompts: int = 64,
 
     rows = load_prompts(prompts)[:max_prompts]
     if not rows:
-        raise ValueError(f"{prompts or 'starter prompts'}: no prompts to compare on")
+        raise DataError(prompts or "starter prompts", None, None, "no prompts to compare on")
     queries = [p.query for p in rows for _ in range(samples_per_prompt)]
     messages = [p.messages for p in rows for _ in range(samples_per_prompt)]
     groups = np.repeat(np.arange(len(rows)), samples_per_prompt)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from zhufu.pipeline.analysis.weights import JudgeWeights
+from zhufu.pipeline.errors import ModelSpecError
 from zhufu.pipeline.judge.principles import build_messages
 from zhufu.pipeline.judge.result import JudgeResult, parse_judge_output
 from zhufu.pipeline.llm.base import ChatBackend, ChatRequest, ChatResponse, LLMError
@@ -51,7 +52,7 @@ def default_state() -> JudgeState:
     return JudgeState()
 
 
-class JudgeSpecError(ValueError):
+class JudgeSpecError(ModelSpecError):
     """A judge spec that names nothing loadable; the message says what forms work."""
 
 

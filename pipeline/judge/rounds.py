@@ -19,6 +19,7 @@ from zhufu.pipeline.analysis.text import char_length
 from zhufu.pipeline.analysis.weights import JudgeWeights
 from zhufu.pipeline.config import JudgeTrainConfig
 from zhufu.pipeline.data.rows import LabelledExample, PreferencePair
+from zhufu.pipeline.errors import ConfigError
 from zhufu.pipeline.evaluation.metrics import BANDS, band_of
 from zhufu.pipeline.judge.optimiser import Example, Scorer
 from zhufu.pipeline.judge.reflector import Reflection
@@ -103,8 +104,8 @@ def split_groups(groups: list[list[LabelledExample]], dev_fraction: float,
     n_test = round(n * test_fraction) if test_fraction > 0 else 0
     n_dev = max(1, round(n * dev_fraction))
     if n - n_test - n_dev < 1:
-        raise ValueError(f"labelled pool of {n} groups is too small for dev {dev_fraction} "
-                         f"+ test {test_fraction}")
+        raise ConfigError(f"labelled pool of {n} groups is too small for dev_fraction "
+                          f"{dev_fraction} + test_fraction {test_fraction}")
     test = [r for i in order[:n_test] for r in groups[i]]
     dev = [r for i in order[n_test:n_test + n_dev] for r in groups[i]]
     train = [r for i in order[n_test + n_dev:] for r in groups[i]]

@@ -56,7 +56,7 @@ from zhufu.pipeline.judge.rounds import (
 )
 from zhufu.pipeline.llm.base import ChatBackend
 from zhufu.pipeline.llm.parsing import parse_json_output
-from zhufu.pipeline.results import StageResult
+from zhufu.pipeline.results import StageResult, emit
 
 log = logging.getLogger(__name__)
 
@@ -255,8 +255,9 @@ def run_judge_train(cfg: JudgeTrainConfig) -> StageResult:
     from zhufu.pipeline.judge.stage import run_stage
 
     tracking.configure()  # an unreachable MLflow server fails before the data loads
-    data = load_training_data(cfg)
-    return run_stage(cfg, data)
+    result = run_stage(cfg, load_training_data(cfg))
+    emit(result)
+    return result
 
 
 __all__ = ["STAGE", "Outcome", "run_judge_train", "train_loop"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from zhufu.pipeline.config import LLMConfig
+from zhufu.pipeline.errors import ConfigError
 from zhufu.pipeline.llm.base import (
     CallStats,
     ChatBackend,
@@ -60,14 +61,14 @@ def parse_llm_spec(spec: str, **overrides: Any) -> LLMConfig:
     elif kind == "openai":
         cut = max(rest.find("@http://"), rest.find("@https://"))
         if cut <= 0:
-            raise ValueError(f"LLM spec {spec!r}: expected openai:MODEL@http://HOST:PORT/v1")
+            raise ConfigError(f"LLM spec {spec!r}: expected openai:MODEL@http://HOST:PORT/v1")
         fields = {"backend": "openai", "model": rest[:cut], "base_url": rest[cut + 1:]}
     elif kind in ("hf", "transformers"):
         if not rest:
-            raise ValueError(f"LLM spec {spec!r}: expected hf:/local/model/path")
+            raise ConfigError(f"LLM spec {spec!r}: expected hf:/local/model/path")
         fields = {"backend": "transformers", "model": rest}
     else:
-        raise ValueError(f"LLM spec {spec!r} not understood; use one of: {SPEC_FORMS}")
+        raise ConfigError(f"LLM spec {spec!r} not understood; use one of: {SPEC_FORMS}")
     fields.update(overrides)
     return LLMConfig(**fields)
 

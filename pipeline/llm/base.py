@@ -14,28 +14,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from zhufu.pipeline.errors import LLMError
+
 Message = dict[str, str]
-
-
-class LLMError(RuntimeError):
-    """A call that failed for good (after the retries its backend allows).
-
-    ``kind`` names the failure for the counters (``HTTP429``, ``TimeoutError``, ...); when it
-    is not given, the class name of the cause (or of the error itself) is used.
-    """
-
-    def __init__(self, message: str, kind: str | None = None) -> None:
-        super().__init__(message)
-        self._kind = kind
-
-    @property
-    def kind(self) -> str:
-        return self._kind or type(self.__cause__ or self).__name__
-
-    def __reduce__(self) -> tuple[type[LLMError], tuple[str, str | None]]:
-        # survives pickling (process pools); subclasses with other signatures come back as LLMError
-        cls = type(self) if type(self).__init__ is LLMError.__init__ else LLMError
-        return (cls, (str(self), self._kind))
 
 
 @dataclass(frozen=True)

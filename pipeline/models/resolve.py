@@ -18,16 +18,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from zhufu.pipeline.errors import ModelSpecError
 from zhufu.pipeline.models.paths import models_dir
 from zhufu.pipeline.models.tiny import tiny_policy_path, tiny_reward_model_path
 from zhufu.pipeline.models.tokenizer import install_dir
 
 MLFLOW_PREFIXES = ("models:/", "runs:/")
 _HUB_NAME = re.compile(r"^[\w.-]+/[\w.-]+$")
-
-
-class ModelSpecError(ValueError):
-    """A model spec that names nothing loadable; the message says what was tried."""
 
 
 def _safe(name: str) -> str:

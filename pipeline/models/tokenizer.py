@@ -23,6 +23,7 @@ import tempfile
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
+from zhufu.pipeline.errors import ModelSpecError
 from zhufu.pipeline.models.paths import models_dir
 
 TOKENIZER_DIRNAME = "qwen2.5-tokenizer"
@@ -78,7 +79,7 @@ SOURCES: list[tuple[str, str]] = [
 ]
 
 
-class TokenizerSourceError(RuntimeError):
+class TokenizerSourceError(ModelSpecError):
     """No ``qwen.tiktoken`` could be found or it is malformed."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from zhufu.pipeline.config import GRPOConfig
+from zhufu.pipeline.errors import DataError
 from zhufu.pipeline.results import StageResult, emit
 from zhufu.pipeline.train.grpo_setup import (
     apply_preset,
@@ -39,7 +40,7 @@ def build_prompt_dataset(uri: str | None) -> Any:
 
     rows = [{"prompt": p.messages, "query": p.query} for p in load_prompts(uri)]
     if not rows:
-        raise ValueError(f"{uri or STARTER_URI}: no prompts")
+        raise DataError(uri or STARTER_URI, None, None, "no prompts")
     return Dataset.from_list(rows)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from zhufu.pipeline.config import GRPOConfig, RewardSpec
+from zhufu.pipeline.errors import ConfigError, ZhufuError
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ def make_reward(spec: RewardSpec) -> Callable[..., Any]:
         from zhufu.pipeline.rewards.rm import rm_reward
 
         if not spec.model:
-            raise ValueError("rewards: 'rm' needs 'model' (a path or models:/zhufu-reward@…)")
+            raise ConfigError("rewards: 'rm' needs 'model' (a path or models:/zhufu-reward@…)")
         return rm_reward(str(resolve_model(spec.model)))  # a missing model fails here
     from zhufu.pipeline.rewards.rules import RULE_REWARDS
 
@@ -158,8 +159,8 @@ def build_rewards(cfg: GRPOConfig, counter: dict[str, int]
             continue
         try:
             func = make_reward(spec)
-        except Exception as e:  # noqa: BLE001 - any loader error, reported with the field
-            raise ValueError(f"rewards.{i} ({spec.name}): {e}") from e
+        except (ZhufuError, OSError) as e:  # a model or judge that cannot be loaded
+            raise ConfigError(f"rewards.{i} ({spec.name}): {e}") from e
         seen = [s.name for s in cfg.rewards[:i]]
         name = f"{spec.name}_{i}" if spec.name in seen else spec.name
         funcs.append(guarded(func, name, counter))

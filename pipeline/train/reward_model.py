@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from zhufu.pipeline.config import RewardModelConfig
+from zhufu.pipeline.errors import ConfigError, DataError
 from zhufu.pipeline.results import StageResult, emit
 
 STARTER_URI = "zhufu://starter/pairs"
@@ -47,7 +48,8 @@ def split_pairs(pairs: Sequence[Any], eval_fraction: float, seed: int) -> tuple[
     (8, 2, True)
     """
     if len(pairs) < 2:
-        raise ValueError(f"need at least 2 preference pairs to hold one out, got {len(pairs)}")
+        raise DataError("preference pairs", None, None, f"need at least 2 to hold one out, "
+                        f"got {len(pairs)}")
     order = list(range(len(pairs)))
     random.Random(seed).shuffle(order)
     n_eval = min(len(pairs) - 1, max(1, round(eval_fraction * len(pairs))))
@@ -187,8 +189,8 @@ def train(cfg: RewardModelConfig, model: Any, tokenizer: Any, train_pairs: Seque
     loss = float(output.training_loss)
     steps = int(output.global_step)
     if not math.isfinite(loss):
-        raise RuntimeError(f"reward-model loss is {loss} after {steps} steps; "
-                           "lower learning_rate")
+        raise ConfigError(f"reward-model loss is {loss} after {steps} steps; "
+                          "lower learning_rate")
     seen = min(steps * cfg.batch_size, math.ceil(cfg.num_epochs * len(dataset))) \
         if cfg.max_steps < 0 else steps * cfg.batch_size
     return trained, {"train_loss": loss, "steps": float(steps), "train_seconds": seconds,

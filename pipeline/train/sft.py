@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from zhufu.pipeline.config import SFTConfig
+from zhufu.pipeline.errors import ConfigError, DataError
 from zhufu.pipeline.results import StageResult, emit
 from zhufu.pipeline.train.callbacks import mlflow_metrics_callback
 
@@ -50,7 +51,7 @@ def build_dataset(data: str | None, tokenizer: Any, max_length: int) -> Any:
 
     examples = load_sft(data)
     if not examples:
-        raise ValueError(f"{data or STARTER_URI}: no SFT examples")
+        raise DataError(data or STARTER_URI, None, None, "no SFT examples")
     rows = []
     for i, ex in enumerate(examples, 1):
         messages = to_messages(ex.instruction, ex.input, ex.output)
@@ -61,8 +62,8 @@ def build_dataset(data: str | None, tokenizer: Any, max_length: int) -> Any:
         ids = tokenizer(full, add_special_tokens=False)["input_ids"]
         start = _common_prefix(prompt_ids, ids)
         if start >= max_length:
-            raise ValueError(f"{data or STARTER_URI}: row {i}: the prompt alone is {start} "
-                             f"tokens, max_length is {max_length}")
+            raise DataError(data or STARTER_URI, i, None, f"the prompt alone is {start} tokens, "
+                            f"max_length is {max_length}")
         labels = [-100] * start + ids[start:]
         rows.append({"input_ids": ids[:max_length], "labels": labels[:max_length]})
     return Dataset.from_list(rows)
@@ -126,7 +127,7 @@ def run_sft(cfg: SFTConfig) -> StageResult:
         steps = int(output.global_step)
         loss = float(output.training_loss)
         if not math.isfinite(loss):
-            raise RuntimeError(f"SFT loss is {loss} after {steps} steps; lower learning_rate")
+            raise ConfigError(f"SFT loss is {loss} after {steps} steps; lower learning_rate")
         trained = trainer.model
         if peft_config is not None:
             trained = trained.merge_and_unload()
