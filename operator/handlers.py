@@ -63,7 +63,7 @@ def _recheck_interval() -> float:
     try:
         return settings_mod.load_settings().recheck_interval_s
     except settings_mod.SettingsError:  # the startup handler reports the bad variable
-        return settings_mod.OperatorSettings.recheck_interval_s
+        return float(settings_mod.OperatorSettings.model_fields["recheck_interval_s"].default)
 
 
 RECHECK_S = _recheck_interval()

@@ -4,9 +4,8 @@ helm renders against the API server's own schemas, CRDs included."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from dataclasses import fields
+import os
 from pathlib import Path
 
 import kubernetes_validate
@@ -121,18 +120,23 @@ def test_operator_deployment_runs_one_kopf_replica(chart) -> None:
     assert dep["spec"]["replicas"] == 1
     assert dep["spec"]["strategy"] == {"type": "Recreate"}
     c = dep["spec"]["template"]["spec"]["containers"][0]
-    assert c["command"] == ["kopf"]
-    assert c["args"][:4] == ["run", "--standalone", "-m", "zhufu.operator.handlers"]
-    assert "--all-namespaces" in c["args"]
-    assert not any(a.startswith("--namespace") for a in c["args"])
+    assert c["command"] == ["zhufu-operator"]
+    assert _operator_env(dep)["ZHUFU_NAMESPACE"] == ""
+    # The scope comes from ZHUFU_NAMESPACE alone (zhufu-operator refuses a kopf scope flag).
+    assert not any(a.split("=")[0] in ("-n", "--namespace", "-A", "--all-namespaces")
+                   for a in c["args"])
 
 
-def test_single_namespace_mode_watches_the_release_namespace(chart) -> None:
+def test_single_namespace_mode_watches_the_release_namespace(chart, monkeypatch) -> None:
+    from zhufu.operator.main import kopf_args
+    from zhufu.operator.settings import load_settings
+
     dep = chart.render(chart.ci("single-namespace")).named("Deployment", chart.name("operator"))
+    env = _operator_env(dep)
+    assert env["ZHUFU_NAMESPACE"] == chart.namespace
+    _set_env(monkeypatch, env)
     c = dep["spec"]["template"]["spec"]["containers"][0]
-    assert f"--namespace={chart.namespace}" in c["args"]
-    assert "--all-namespaces" not in c["args"]
-    assert _operator_env(dep)["ZHUFU_NAMESPACE"] == chart.namespace
+    assert kopf_args(load_settings(), c["args"])[4] == f"--namespace={chart.namespace}"
 
 
 def _operator_env(deployment: dict) -> dict[str, str]:
@@ -140,36 +144,40 @@ def _operator_env(deployment: dict) -> dict[str, str]:
     return {e["name"]: e["value"] for e in env if "value" in e}
 
 
-#: Settings the chart passes that zhufu.operator.settings does not read yet (job-pod
-#: scheduling defaults); the operator should add them as fields of OperatorSettings.
-PENDING_OPERATOR_SETTINGS = {"ZHUFU_DEFAULT_NODE_SELECTOR", "ZHUFU_DEFAULT_TOLERATIONS",
-                             "ZHUFU_DEFAULT_PRIORITY_CLASS"}
+def _set_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """The process environment as the operator container's (ZHUFU_* variables only)."""
+    for var in [v for v in os.environ if v.startswith("ZHUFU_")]:
+        monkeypatch.delenv(var)
+    for var, value in env.items():
+        if var.startswith("ZHUFU_"):
+            monkeypatch.setenv(var, value)
 
 
-def test_operator_env_names_are_operator_settings(chart) -> None:
+def test_operator_env_names_are_operator_settings(chart, monkeypatch) -> None:
     """Every ZHUFU_* variable the chart sets is read by zhufu.operator.settings, and the
     chart sets every setting that depends on the install."""
     from zhufu.operator.settings import OperatorSettings, load_settings
 
-    known = {f"ZHUFU_{f.name.upper()}" for f in fields(OperatorSettings)}
+    known = {f"ZHUFU_{name.upper()}" for name in OperatorSettings.model_fields}
     dep = chart.render(chart.ci("all-in-one")).named("Deployment", chart.name("operator"))
     env = _operator_env(dep)
     chart_vars = {k for k in env if k.startswith("ZHUFU_")}
-    unknown = chart_vars - known - PENDING_OPERATOR_SETTINGS
+    unknown = chart_vars - known
     assert not unknown, f"chart sets variables the operator never reads: {sorted(unknown)}"
     required = {"ZHUFU_NAMESPACE", "ZHUFU_MLFLOW_URI", "ZHUFU_S3_ENDPOINT", "ZHUFU_S3_SECRET",
                 "ZHUFU_TRAINER_IMAGE", "ZHUFU_JOB_SERVICE_ACCOUNT", "ZHUFU_GPU_RESOURCE",
                 "ZHUFU_RUN_AS_USER", "ZHUFU_IMAGE_PULL_POLICY"}
     assert required <= chart_vars, f"missing: {sorted(required - chart_vars)}"
     # The operator's own parser accepts every value the chart renders.
-    settings = load_settings({k: v for k, v in env.items() if k in known})
+    _set_env(monkeypatch, env)
+    settings = load_settings()
     assert settings.run_as_user == 10001
     assert settings.job_service_account == chart.name("job")
-
-
-def test_operator_module_exists() -> None:
-    """The Deployment runs `kopf run -m zhufu.operator.handlers`: that module must exist."""
-    assert importlib.util.find_spec("zhufu.operator.handlers") is not None
+    for values in CI_VALUES:  # every install mode renders values the parser accepts
+        deployment = next(d for d in chart.render(values).of_kind("Deployment")
+                          if d["metadata"]["name"].endswith("-operator"))
+        _set_env(monkeypatch, _operator_env(deployment))
+        load_settings()
 
 
 def test_all_in_one_wires_mlflow_and_minio(chart) -> None:

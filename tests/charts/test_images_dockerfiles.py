@@ -4,6 +4,7 @@ checked as text (hadolint parses them) rather than built."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -77,10 +78,16 @@ def test_operator_image_runs_the_chart_module() -> None:
     ins = _instructions(DOCKERFILES["operator"])
     assert any(i == "FROM" and "-slim" in a for i, a in ins)
     entry = yaml.safe_load(next(a for i, a in ins if i == "ENTRYPOINT"))
-    assert entry[:2] == ["kopf", "run"] and "zhufu.operator.handlers" in entry
+    assert entry == ["zhufu-operator"]
     assert ".[operator]" in DOCKERFILES["operator"].read_text()
     chart_deployment = (REPO / "charts/zhufu/templates/operator-deployment.yaml").read_text()
-    assert "zhufu.operator.handlers" in chart_deployment
+    assert 'command: ["zhufu-operator"]' in chart_deployment
+    # The console script is installed with the package and runs the Kopf handlers module.
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["zhufu-operator"] == "zhufu.operator.main:main"
+    from zhufu.operator.main import HANDLERS
+
+    assert importlib.util.find_spec(HANDLERS) is not None
 
 
 @pytest.mark.parametrize("name", sorted(DOCKERFILES))

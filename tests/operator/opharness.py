@@ -23,7 +23,6 @@ from kube_emulator import KubeEmulator
 from zhufu.operator.crds import crd
 from zhufu.operator.spec import KINDS
 
-BIN = Path(sys.executable).parent
 NS = "default"
 
 
@@ -53,7 +52,8 @@ def write_kubeconfig(path: Path, url: str) -> Path:
 
 @dataclass
 class Operator:
-    """``kopf run --standalone -m zhufu.operator.handlers`` as a subprocess."""
+    """The operator as the chart runs it (``zhufu-operator``: ``kopf run --standalone -m
+    zhufu.operator.handlers`` scoped by ``ZHUFU_NAMESPACE``, here ``default``) as a subprocess."""
 
     workdir: Path
     url: str
@@ -71,9 +71,11 @@ class Operator:
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "ZHUFU_DEPENDENCY_POLL_S": "0.3",
                "ZHUFU_DEPENDENCY_TIMEOUT_S": "4", "ZHUFU_MLFLOW_URI": "http://mlflow:5000",
                "ZHUFU_S3_ENDPOINT": "http://s3:9000", "ZHUFU_S3_SECRET": "zhufu-s3",
-               **self.env}
-        cmd = [str(BIN / "kopf"), "run", "--standalone", "--verbose", "--namespace", NS,
-               "-m", "zhufu.operator.handlers"]
+               "ZHUFU_NAMESPACE": NS, **self.env}
+        # The console script's body (not .venv/bin/zhufu-operator, which exists only after a
+        # reinstall of the package).
+        cmd = [sys.executable, "-c", "from zhufu.operator.main import main; main()",
+               "--verbose"]
         handle = self.log.open("wb")
         # cwd outside the repo: the repo's operator/ folder would shadow the stdlib module.
         self.proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env,

@@ -6,6 +6,7 @@ the Kubernetes 1.37 schemas (no API server can run on this machine).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -116,28 +117,43 @@ def test_llm_secret_is_mounted_never_inlined() -> None:
     assert "llmApiKeySecret" not in text
 
 
-def test_settings_from_environment() -> None:
-    s = load_settings({"ZHUFU_MLFLOW_URI": "http://m:1", "ZHUFU_DEPENDENCY_POLL_S": "0.5",
-                       "ZHUFU_TRAINER_IMAGE": "x/y:z", "ZHUFU_NAMESPACE": "ml"})
+def _env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for var in [v for v in os.environ if v.startswith("ZHUFU_")]:
+        monkeypatch.delenv(var)
+    for var, value in values.items():
+        monkeypatch.setenv(var, value)
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    _env(monkeypatch, ZHUFU_MLFLOW_URI="http://m:1", ZHUFU_DEPENDENCY_POLL_S="0.5",
+         ZHUFU_TRAINER_IMAGE="x/y:z", ZHUFU_NAMESPACE="ml", ZHUFU_HOME="/elsewhere")
+    s = load_settings()
     assert (s.mlflow_uri, s.dependency_poll_s, s.trainer_image, s.namespace) == (
         "http://m:1", 0.5, "x/y:z", "ml")
-    with pytest.raises(SettingsError, match="ZHUFU_DEPENDENCY_TIMEOUT_S"):
-        load_settings({"ZHUFU_DEPENDENCY_TIMEOUT_S": "soon"})
-    with pytest.raises(SettingsError, match="not JSON"):
-        load_settings({"ZHUFU_DEFAULT_TOLERATIONS": "[{"})
+    for var, bad, why in (("ZHUFU_DEPENDENCY_TIMEOUT_S", "soon", "number"),
+                          ("ZHUFU_DEFAULT_TOLERATIONS", "[{", "not JSON"),
+                          ("ZHUFU_DEFAULT_NODE_SELECTOR", "[]", "dictionary"),
+                          ("ZHUFU_IMAGE_PULL_POLICY", "Sometimes", "IfNotPresent"),
+                          ("ZHUFU_RUN_AS_USER", "0", "greater than or equal to 1")):
+        _env(monkeypatch, **{var: bad})
+        with pytest.raises(SettingsError, match=f"{var}=.*{why}"):
+            load_settings()
 
 
-def test_default_gpu_scheduling_applies_only_where_the_spec_is_silent() -> None:
-    s = load_settings({"ZHUFU_DEFAULT_NODE_SELECTOR": '{"pool": "gpu"}',
-                       "ZHUFU_DEFAULT_TOLERATIONS": '[{"key": "gpu", "operator": "Exists"}]',
-                       "ZHUFU_DEFAULT_PRIORITY_CLASS": "batch", "ZHUFU_NAMESPACE": ""})
+def test_default_gpu_scheduling_applies_only_where_the_spec_is_silent(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _env(monkeypatch, ZHUFU_DEFAULT_NODE_SELECTOR='{"pool": "gpu"}',
+         ZHUFU_DEFAULT_TOLERATIONS='[{"key": "gpu", "operator": "Exists"}]',
+         ZHUFU_DEFAULT_PRIORITY_CLASS="batch", ZHUFU_NAMESPACE="")
+    s = load_settings()
     k = KINDS["GRPORun"]
     workload, _, config = validate(k, "d", {"nodeSelector": {"pool": "h100"}})
     pod = builders.job(k, "d", "ns", workload, config, s)["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"pool": "h100"}
     assert pod["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
     assert pod["priorityClassName"] == "batch"
-    assert load_settings({"ZHUFU_DEFAULT_NODE_SELECTOR": "null"}).defaults() == {}
+    _env(monkeypatch, ZHUFU_DEFAULT_NODE_SELECTOR="null", ZHUFU_DEFAULT_TOLERATIONS="")
+    assert load_settings().defaults() == {}
 
 
 # Specs that pass the CRD schema but not the operator: (kind, spec, field named in the error).

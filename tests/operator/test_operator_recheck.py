@@ -101,11 +101,13 @@ async def test_lost_status_write_is_resynced_from_the_job(tmp_path: Path) -> Non
             await op.stop()
 
 
-def test_recheck_interval_setting() -> None:
+def test_recheck_interval_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     from zhufu.operator.settings import OperatorSettings, SettingsError, load_settings
 
-    assert OperatorSettings().recheck_interval_s == 30.0
-    assert load_settings({"ZHUFU_RECHECK_INTERVAL_S": "2.5"}).recheck_interval_s == 2.5
+    assert OperatorSettings.model_fields["recheck_interval_s"].default == 30.0
+    monkeypatch.setenv("ZHUFU_RECHECK_INTERVAL_S", "2.5")
+    assert load_settings().recheck_interval_s == 2.5
     for bad in ("0", "-1", "soon"):
+        monkeypatch.setenv("ZHUFU_RECHECK_INTERVAL_S", bad)
         with pytest.raises(SettingsError, match="ZHUFU_RECHECK_INTERVAL_S"):
-            load_settings({"ZHUFU_RECHECK_INTERVAL_S": bad})
+            load_settings()
