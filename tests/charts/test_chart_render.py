@@ -4,6 +4,7 @@ helm renders against the API server's own schemas, CRDs included."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -220,3 +221,64 @@ def test_gpu_scheduling_defaults_reach_the_operator(chart) -> None:
     assert env["ZHUFU_DEFAULT_PRIORITY_CLASS"] == jobs["scheduling"]["priorityClassName"]
     assert env["ZHUFU_TRAINER_IMAGE"] == f"{jobs['image']['repository']}:{jobs['image']['tag']}"
     assert "--verbose" in dep["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_mlflow_and_minio_volumes_survive_uninstall(chart) -> None:
+    """`helm uninstall` keeps both PVCs (helm.sh/resource-policy: keep)."""
+    pvcs = chart.render(chart.ci("all-in-one")).of_kind("PersistentVolumeClaim")
+    assert {p["metadata"]["name"] for p in pvcs} == {chart.name("mlflow"), chart.name("minio")}
+    for pvc in pvcs:
+        assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_images_by_digest(chart) -> None:
+    sets = [f"{c}.image.digest={DIGEST}" for c in ("operator", "jobs", "minio")]
+    r = chart.render(chart.ci("all-in-one"), *sets)
+    images = {c["image"] for _, pod in r.pod_specs() for c in pod["containers"]}
+    assert images == {f"ghcr.io/zhufu-dev/zhufu-operator@{DIGEST}",
+                      f"quay.io/minio/minio@{DIGEST}"}
+    env = _operator_env(r.named("Deployment", chart.name("operator")))
+    assert env["ZHUFU_TRAINER_IMAGE"] == f"ghcr.io/zhufu-dev/zhufu-trainer@{DIGEST}"
+    plain = chart.render(chart.ci("all-in-one"))  # no digest: repository:tag as before
+    assert {c["image"] for _, pod in plain.pod_specs() for c in pod["containers"]} == {
+        "ghcr.io/zhufu-dev/zhufu-operator:0.1.0",
+        "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"}
+    with pytest.raises(AssertionError, match="values don't meet the specifications"):
+        chart.helm("template", "x", str(chart.dir), "--set", "operator.image.digest=latest")
+
+
+def _minio_secret(chart, *sets: str) -> dict[str, str] | None:
+    """A fresh `helm template` (not the cached renderer): the MinIO Secret's data."""
+    args = ["template", chart.release, str(chart.dir), "-n", chart.namespace,
+            "--set", "minio.enabled=true"]
+    for s in sets:
+        args += ["--set", s]
+    docs = [d for d in yaml.safe_load_all(chart.helm(*args).stdout) if d]
+    secrets = [d for d in docs if d["kind"] == "Secret"]
+    return secrets[0]["data"] if secrets else None
+
+
+def test_minio_credentials_are_stable_across_renders(chart) -> None:
+    """No random credentials: two renders give the same Secret; without a password (nothing
+    to `lookup` under helm template) the render fails naming the values to set."""
+    first = _minio_secret(chart, "minio.auth.rootPassword=0123456789abcdef")
+    assert first == _minio_secret(chart, "minio.auth.rootPassword=0123456789abcdef")
+    assert first == {"AWS_ACCESS_KEY_ID": base64.b64encode(b"zhufu-admin").decode(),
+                     "AWS_SECRET_ACCESS_KEY": base64.b64encode(b"0123456789abcdef").decode()}
+    with pytest.raises(AssertionError, match="minio.auth.rootPassword.*minio.auth.existingSecret"):
+        _minio_secret(chart)
+    with pytest.raises(AssertionError, match="values don't meet the specifications"):
+        _minio_secret(chart, "minio.auth.rootPassword=short")
+
+
+def test_minio_existing_secret_is_used_everywhere(chart) -> None:
+    assert _minio_secret(chart, "minio.auth.existingSecret=root-login") is None
+    r = chart.render(None, "minio.enabled=true", "minio.auth.existingSecret=root-login")
+    assert _operator_env(r.named("Deployment", chart.name("operator")))[
+        "ZHUFU_S3_SECRET"] == "root-login"
+    refs = {e["valueFrom"]["secretKeyRef"]["name"] for _, pod in r.pod_specs()
+            for c in pod["containers"] for e in c.get("env", []) if "valueFrom" in e}
+    assert refs == {"root-login"}

@@ -6,6 +6,9 @@
    resource its Kopf handlers watch is allowed by those rules, so a new call without a rule
    fails here rather than with a 403 on a cluster.
 3. The job pods' ServiceAccount is bound to nothing and mounts no token.
+4. Namespace users get Zhufu's kinds through the built-in view/edit/admin roles (aggregated
+   ClusterRoles): read for view, write for edit and admin, never the status subresource's
+   writes, nothing outside zhufu.dev.
 No cluster runs here: rules are compared as data, not enforced by an API server.
 """
 
@@ -70,10 +73,15 @@ def test_a_widened_rule_is_caught(chart) -> None:
     assert widened != FRAMEWORK_CLUSTER + FRAMEWORK + APPLICATION
 
 
+def _operator_roles(rendered) -> list[dict]:
+    return [d for d in rendered.of_kind("ClusterRole") + rendered.of_kind("Role")
+            if d["metadata"]["name"].endswith("-operator")]
+
+
 @pytest.mark.parametrize("mode", ["default", "single-namespace"])
 def test_no_wildcards_secrets_or_escalation(chart, mode: str) -> None:
     r = chart.render(chart.ci(mode))
-    for role in r.of_kind("ClusterRole") + r.of_kind("Role"):
+    for role in _operator_roles(r):
         for rule in role["rules"]:
             assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
             assert not {"secrets", "serviceaccounts", "roles", "rolebindings", "clusterroles",
@@ -87,6 +95,8 @@ def test_every_rule_is_marked_framework_or_application(chart, mode: str) -> None
     for doc in text.split("\n---"):
         if "\nkind: ClusterRole\n" not in doc and "\nkind: Role\n" not in doc:
             continue
+        if "aggregate-to-" in doc:
+            continue  # the users' roles (test_user_roles_aggregate_into_view_and_edit)
         lines = doc.split("rules:", 1)[1].splitlines()
         for i, line in enumerate(lines):
             if not line.strip().startswith("- apiGroups:"):
@@ -150,8 +160,7 @@ def test_every_operator_api_call_is_allowed(chart) -> None:
                                                     "patch") in calls
     for mode in ("default", "single-namespace"):
         r = chart.render(chart.ci(mode))
-        rules = [rule for role in r.of_kind("ClusterRole") + r.of_kind("Role")
-                 for rule in role["rules"]]
+        rules = [rule for role in _operator_roles(r) for rule in role["rules"]]
         denied = sorted(c for c in calls if not _allowed(rules, *c))
         assert not denied, f"{mode}: the operator calls these without a rule: {denied}"
 
@@ -205,3 +214,34 @@ def test_rbac_create_false_renders_no_rbac(chart) -> None:
     r = chart.render(None, "rbac.create=false")
     assert not [d for d in r.docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding", "Role",
                                                     "RoleBinding")]
+
+
+USER_VIEW = [{"apiGroups": ["zhufu.dev"],
+              "resources": OWN + [f"{p}/status" for p in OWN],
+              "verbs": ["get", "list", "watch"]}]
+USER_EDIT = [{"apiGroups": ["zhufu.dev"], "resources": OWN,
+              "verbs": ["create", "update", "patch", "delete", "deletecollection"]}]
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+@pytest.mark.parametrize("mode", ["default", "single-namespace"])
+def test_user_roles_aggregate_into_view_and_edit(chart, mode: str) -> None:
+    r = chart.render(chart.ci(mode))
+    view, edit = r.named("ClusterRole", chart.name("view")), r.named("ClusterRole",
+                                                                     chart.name("edit"))
+    assert view["rules"] == USER_VIEW and edit["rules"] == USER_EDIT
+    labels = {n: {k.removeprefix(AGGREGATE) for k, v in role["metadata"]["labels"].items()
+                  if k.startswith(AGGREGATE) and v == "true"} for n, role in
+              (("view", view), ("edit", edit))}
+    assert labels == {"view": {"view", "edit", "admin"}, "edit": {"edit", "admin"}}
+    # Never bound by the chart: the built-in roles carry them to whoever is bound there.
+    for binding in r.of_kind("RoleBinding") + r.of_kind("ClusterRoleBinding"):
+        assert binding["roleRef"]["name"] == chart.name("operator")
+    # Users never write status (the operator's) and get nothing outside zhufu.dev.
+    assert not any(res.endswith("/status") for rule in USER_EDIT for res in rule["resources"])
+
+
+@pytest.mark.parametrize("sets", [("rbac.aggregateToDefaultRoles=false",), ("rbac.create=false",)])
+def test_user_roles_can_be_left_out(chart, sets: tuple[str, ...]) -> None:
+    names = {d["metadata"]["name"] for d in chart.render(None, *sets).of_kind("ClusterRole")}
+    assert not names & {chart.name("view"), chart.name("edit")}

@@ -53,10 +53,14 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
-{{/* "repository:tag" with the tag defaulting to the chart's appVersion:
-pass (dict "image" .Values.x.image "root" $). */}}
+{{/* "repository@sha256:…" when the image has a digest, else "repository:tag" with the tag
+defaulting to the chart's appVersion: pass (dict "image" .Values.x.image "root" $). */}}
 {{- define "zhufu.image" -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" .image.repository .image.digest -}}
+{{- else -}}
 {{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag | toString) -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "zhufu.operatorImage" -}}
@@ -117,13 +121,19 @@ mlflow.enabled, else mlflow.trackingUri. */}}
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret holding MinIO's root login (keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY):
+minio.auth.existingSecret, else the one the chart renders (minio-secret.yaml). */}}
+{{- define "zhufu.minioSecretName" -}}
+{{- default (include "zhufu.componentName" (dict "root" . "component" "minio")) .Values.minio.auth.existingSecret -}}
+{{- end -}}
+
 {{/* The Secret holding S3 credentials (keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY):
-s3.existingSecret, else the generated MinIO Secret when minio.enabled. */}}
+s3.existingSecret, else MinIO's when minio.enabled. */}}
 {{- define "zhufu.s3SecretName" -}}
 {{- if .Values.s3.existingSecret -}}
 {{- .Values.s3.existingSecret -}}
 {{- else if .Values.minio.enabled -}}
-{{- include "zhufu.componentName" (dict "root" . "component" "minio") -}}
+{{- include "zhufu.minioSecretName" . -}}
 {{- end -}}
 {{- end -}}
 
