@@ -87,10 +87,16 @@ def _check_workload(kind: Kind, workload: dict[str, Any], config: dict[str, Any]
             raise SpecError(f"spec.tolerations[{i}].tolerationSeconds",
                             "only allowed with effect NoExecute")
     if gpus == 0:
+        # vllm: server needs them too: the trainer sends its weights over NCCL from a GPU.
         for field, off in (("deepspeed", "none"), ("vllm", "none")):
-            if config.get(field, off) not in (off, "server"):
+            if config.get(field, off) != off:
                 raise SpecError(f"spec.{field}", f"{config[field]!r} needs GPUs: set "
                                 "spec.resources.gpus >= 1")
+    world = max(gpus, 1) * workload.get("nodes", 1)
+    batch = config.get("batch_size")
+    if kind.kind == "GRPORun" and batch and batch % world:
+        raise SpecError("spec.batch_size", f"{batch} is the global batch and must divide evenly "
+                        f"over the {world} training processes (resources.gpus x nodes)")
 
 
 def _check_grpo(deps: dict[str, Any], config: dict[str, Any]) -> None:

@@ -250,6 +250,25 @@ class RewardSpec(Strict):
     model: str | None = Field(None, description="judge / rm: path or models:/ URI.")
 
 
+def vllm_root_url(url: str) -> str:
+    """``url`` without trailing slashes and ``/v1``; it must be ``http(s)://HOST[:PORT]...``.
+
+    >>> vllm_root_url("http://vllm.zhufu.svc:8000/v1")
+    'http://vllm.zhufu.svc:8000'
+    >>> vllm_root_url("vllm:8000")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'vllm:8000': expected http://HOST:PORT (the vLLM server's root URL)
+    """
+    root = url.strip().rstrip("/")
+    if root.endswith("/v1"):
+        root = root[: -len("/v1")].rstrip("/")
+    scheme, sep, rest = root.partition("://")
+    if not sep or scheme not in ("http", "https") or not rest.split("/")[0]:
+        raise ValueError(f"{url!r}: expected http://HOST:PORT (the vLLM server's root URL)")
+    return root
+
+
 class GRPOConfig(StageConfig):
     policy: str = Field("models:/zhufu-policy@sft", description="Path or models:/ URI.")
     prompts: str | None = Field(None, description="verl parquet / query txt; None = starter.")
@@ -259,7 +278,9 @@ class GRPOConfig(StageConfig):
     )
     preset: Literal["tiny", "paper"] | None = None
     num_generations: int = Field(4, ge=2)
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(8, ge=1, description="Global batch of completions per step (the "
+                            "paper's meaning): each of the WORLD_SIZE processes takes an equal "
+                            "share, so it must divide evenly.")
     learning_rate: float = Field(1e-5, gt=0)
     beta: float = Field(0.001, ge=0, description="KL coefficient.")
     max_prompt_length: int = Field(256, ge=8)
@@ -271,9 +292,21 @@ class GRPOConfig(StageConfig):
     lora: LoRAConfig | None = None
     deepspeed: Literal["none", "zero2", "zero3"] = "none"
     vllm: Literal["none", "colocate", "server"] = "none"
-    vllm_server_url: str | None = None
+    vllm_server_url: str | None = Field(
+        None, description="Root URL of a `trl vllm-serve` server (http://HOST:8000); TRL adds "
+        "/v1/... itself, so a trailing /v1 is dropped.")
     register_as: str = "zhufu-policy"
     alias: str = "grpo"
+
+    @field_validator("vllm_server_url")
+    @classmethod
+    def _vllm_root(cls, value: str | None) -> str | None:
+        """The server's root URL: TRL appends ``/v1/...`` and its own routes to it.
+
+        >>> GRPOConfig(vllm="server", vllm_server_url="http://vllm:8000/v1/").vllm_server_url
+        'http://vllm:8000'
+        """
+        return None if value is None else vllm_root_url(value)
 
     @model_validator(mode="after")
     def _check(self) -> GRPOConfig:

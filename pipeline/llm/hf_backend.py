@@ -35,7 +35,8 @@ _Item = tuple[ChatRequest, "asyncio.Future[ChatResponse]"]
 
 class TransformersBackend(ChatBackend):
     """Chat with a causal LM loaded from ``model_path`` (a folder with config, weights and
-    tokenizer). ``device=None`` picks CUDA when available, else CPU."""
+    tokenizer). ``device=None`` picks this rank's GPU (``cuda:<LOCAL_RANK>``) when CUDA is
+    available, else the CPU, when the model first loads."""
 
     name = "transformers"
 
@@ -84,7 +85,9 @@ class TransformersBackend(ChatBackend):
                 import torch
                 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-                device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+                from zhufu.pipeline.hardware import rank_device
+
+                device = rank_device(self.device)  # this rank's GPU, chosen at first use
                 tokenizer = AutoTokenizer.from_pretrained(self.model_path)
                 tokenizer.padding_side = "left"
                 if tokenizer.pad_token is None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zhufu.pipeline.errors import ModelSpecError
+from zhufu.pipeline.hardware import rank_device
 from zhufu.pipeline.models.paths import models_dir
 from zhufu.pipeline.models.tiny import tiny_policy_path, tiny_reward_model_path
 from zhufu.pipeline.models.tokenizer import install_dir
@@ -147,21 +148,14 @@ def load_tokenizer(spec: str, padding_side: str = "left") -> Any:
     return tok
 
 
-def _device(device: str | None) -> str:
-    if device:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def load_causal_lm(spec: str, device: str | None = None) -> tuple[Any, Any]:
-    """(model, tokenizer) for generation: eval mode, on ``device``, left padding."""
+    """(model, tokenizer) for generation: eval mode, left padding, on ``device`` (default:
+    this rank's own device, see :func:`zhufu.pipeline.hardware.rank_device`)."""
     from transformers import AutoModelForCausalLM
 
     path = resolve_model(spec)
     tok = load_tokenizer(str(path), padding_side="left")
-    model = AutoModelForCausalLM.from_pretrained(path).to(_device(device))
+    model = AutoModelForCausalLM.from_pretrained(path).to(rank_device(device))
     model.eval()
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tok.pad_token_id
@@ -169,12 +163,13 @@ def load_causal_lm(spec: str, device: str | None = None) -> tuple[Any, Any]:
 
 
 def load_reward_model(spec: str, device: str | None = None) -> tuple[Any, Any]:
-    """(sequence-classification model with one score, tokenizer), eval mode, pad id set."""
+    """(sequence-classification model with one score, tokenizer), eval mode, pad id set, on
+    ``device`` (default: this rank's own device, chosen now, not when the reward was built)."""
     from transformers import AutoModelForSequenceClassification
 
     path = resolve_model(spec)
     tok = load_tokenizer(str(path), padding_side="right")
-    model = AutoModelForSequenceClassification.from_pretrained(path).to(_device(device))
+    model = AutoModelForSequenceClassification.from_pretrained(path).to(rank_device(device))
     model.eval()
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tok.pad_token_id

@@ -16,8 +16,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-#: Loaded models by spec, so a reward function called every GRPO step loads its model once.
-_CACHE: dict[str, tuple[Any, Any]] = {}
+#: Loaded models by (spec, device), so a reward function called every GRPO step loads its
+#: model once per process.
+_CACHE: dict[tuple[str, str], tuple[Any, Any]] = {}
 _LOCK = threading.Lock()
 
 
@@ -80,15 +81,19 @@ def encode(tokenizer: Any, queries: Sequence[str], responses: Sequence[str], max
 
 
 def load(model_spec: str) -> tuple[Any, Any]:
-    """(model, tokenizer) for ``model_spec``, loaded once per process and put in eval mode."""
+    """(model, tokenizer) for ``model_spec`` in eval mode on this rank's own device
+    (``cuda:<LOCAL_RANK>``, or the CPU), chosen at the first call, loaded once per process."""
+    from zhufu.pipeline.hardware import rank_device
+
+    key = (model_spec, rank_device())
     with _LOCK:
-        if model_spec not in _CACHE:
+        if key not in _CACHE:
             from zhufu.pipeline.models import load_reward_model
 
-            model, tokenizer = load_reward_model(model_spec)
+            model, tokenizer = load_reward_model(model_spec, device=key[1])
             model.eval()
-            _CACHE[model_spec] = (model, tokenizer)
-        return _CACHE[model_spec]
+            _CACHE[key] = (model, tokenizer)
+        return _CACHE[key]
 
 
 def score_with(model: Any, tokenizer: Any, queries: Sequence[str], responses: Sequence[str],

@@ -21,10 +21,12 @@ from typing import Any
 
 from zhufu.pipeline.config import GRPOConfig
 from zhufu.pipeline.errors import DataError
+from zhufu.pipeline.hardware import train_precision
 from zhufu.pipeline.results import StageResult, emit
 from zhufu.pipeline.train.grpo_setup import (
     apply_preset,
     build_rewards,
+    check_hardware,
     latest_checkpoint,
     trainer_args,
 )
@@ -100,10 +102,15 @@ def run_grpo(cfg: GRPOConfig) -> StageResult:
 
     tracking.configure()  # an unreachable MLflow server fails here, before anything loads
     cfg = apply_preset(cfg)
+    import torch
+
+    on_gpu = torch.cuda.is_available()
+    check_hardware(cfg, on_gpu)
+    precision = train_precision(on_gpu)
+    args = trainer_args(cfg, checkpoint_folder(cfg), on_gpu, precision=precision)
     failures: dict[str, int] = {}
     rewards, weights = build_rewards(cfg, failures)  # judge / RM resolved before the policy
 
-    import torch
     from transformers import AutoModelForCausalLM
     from trl import GRPOConfig as TRLGRPOConfig
     from trl import GRPOTrainer
@@ -115,7 +122,6 @@ def run_grpo(cfg: GRPOConfig) -> StageResult:
     dataset = build_prompt_dataset(cfg.prompts)
     policy = resolve_model(cfg.policy)
     tokenizer = load_tokenizer(str(policy), padding_side="left")
-    on_gpu = torch.cuda.is_available()
     ckpt = checkpoint_folder(cfg)
     s3_target = cfg.checkpoint_dir if (cfg.checkpoint_dir or "").startswith("s3://") else None
     if s3_target and cfg.resume == "auto":
@@ -139,9 +145,9 @@ def run_grpo(cfg: GRPOConfig) -> StageResult:
 
             mlflow.set_tag("zhufu.resumed_from", resume_from.name)
         model = AutoModelForCausalLM.from_pretrained(
-            policy, dtype=torch.bfloat16 if on_gpu else torch.float32)
-        args = TRLGRPOConfig(**trainer_args(cfg, ckpt, on_gpu), reward_weights=weights)
-        trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=args,
+            policy, dtype=getattr(torch, precision.load_dtype))
+        trainer = GRPOTrainer(model=model, reward_funcs=rewards,
+                              args=TRLGRPOConfig(**args, reward_weights=weights),
                               train_dataset=dataset, processing_class=tokenizer,
                               peft_config=peft_config, callbacks=callbacks)
         started = time.perf_counter()

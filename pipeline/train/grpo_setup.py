@@ -18,6 +18,14 @@ from typing import Any
 
 from zhufu.pipeline.config import GRPOConfig, RewardSpec
 from zhufu.pipeline.errors import ConfigError, ZhufuError
+from zhufu.pipeline.hardware import (
+    HardwareError,
+    Precision,
+    is_device_error,
+    per_device_batch,
+    train_precision,
+    world_size,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +67,7 @@ def deepspeed_config(stage: str) -> dict[str, Any] | None:
         zero |= {"stage3_gather_16bit_weights_on_model_save": True,
                  "stage3_prefetch_bucket_size": "auto",
                  "stage3_param_persistence_threshold": "auto"}
-    return {"bf16": {"enabled": "auto"}, "zero_optimization": zero,
+    return {"bf16": {"enabled": "auto"}, "fp16": {"enabled": "auto"}, "zero_optimization": zero,
             "gradient_accumulation_steps": "auto", "gradient_clipping": "auto",
             "train_batch_size": "auto", "train_micro_batch_size_per_gpu": "auto"}
 
@@ -76,15 +84,35 @@ def vllm_args(cfg: GRPOConfig) -> dict[str, Any]:
     return args
 
 
-def trainer_args(cfg: GRPOConfig, output_dir: Path, on_gpu: bool) -> dict[str, Any]:
-    """Keyword arguments for ``trl.GRPOConfig`` (kept a dict so tests need no torch)."""
+def check_hardware(cfg: GRPOConfig, on_gpu: bool) -> None:
+    """Refuse, before any model loads, settings this machine cannot run.
+
+    vLLM rollouts (either mode) need CUDA: the colocated engine runs on the trainer's GPUs and
+    the server mode syncs weights over NCCL from a GPU.
+    """
+    if cfg.vllm != "none" and not on_gpu:
+        raise HardwareError(f"vllm: {cfg.vllm} needs CUDA GPUs, and torch sees none in this "
+                            "process (torch.cuda.is_available() is False); use vllm: none to "
+                            "generate with transformers instead")
+
+
+def trainer_args(cfg: GRPOConfig, output_dir: Path, on_gpu: bool, *,
+                 precision: Precision | None = None, world: int | None = None
+                 ) -> dict[str, Any]:
+    """Keyword arguments for ``trl.GRPOConfig`` (kept a dict so tests need no trainer).
+
+    ``cfg.batch_size`` is the global batch: each of the ``world`` processes (default:
+    ``WORLD_SIZE``) gets an equal share. ``precision`` defaults to what the GPU supports.
+    """
+    precision = precision or train_precision(on_gpu)
+    per_device = per_device_batch(cfg.batch_size, world or world_size())
     args: dict[str, Any] = {
         "output_dir": str(output_dir), "max_steps": cfg.max_steps,
-        "per_device_train_batch_size": cfg.batch_size, "num_generations": cfg.num_generations,
+        "per_device_train_batch_size": per_device, "num_generations": cfg.num_generations,
         "learning_rate": cfg.learning_rate, "beta": cfg.beta,
         "max_completion_length": cfg.max_completion_length, "seed": cfg.seed,
         "save_strategy": "steps", "save_steps": cfg.save_steps, "save_total_limit": 2,
-        "logging_steps": 1, "report_to": "none", "bf16": on_gpu, "use_cpu": not on_gpu,
+        "logging_steps": 1, "report_to": "none", **precision.trainer_flags, "use_cpu": not on_gpu,
         "dataloader_num_workers": 0, "disable_tqdm": False, "temperature": 1.0,
     }
     ds = deepspeed_config(cfg.deepspeed)
@@ -100,8 +128,10 @@ def guarded(func: Callable[..., Any], name: str, counter: dict[str, int]) -> Cal
     """Wrap a reward function so one bad completion costs a neutral reward, not the batch.
 
     If the batched call raises, each completion is scored alone; those that still raise get
-    :data:`NEUTRAL_REWARD` and are counted in ``counter[name]``. The wrapper is async (TRL
-    awaits it on its reward event loop) whether ``func`` is sync or async.
+    :data:`NEUTRAL_REWARD` and are counted in ``counter[name]``. A CUDA failure (out of
+    memory, a device-side assert, NCCL) is re-raised at once and fails the step: it says
+    nothing about the completion, and neutral rewards would hide a broken run. The wrapper
+    is async (TRL awaits it on its reward event loop) whether ``func`` is sync or async.
     """
 
     async def call(prompts: Sequence[Any], completions: Sequence[Any], kw: dict[str, Any]
@@ -113,8 +143,9 @@ def guarded(func: Callable[..., Any], name: str, counter: dict[str, int]) -> Cal
                       ) -> list[float]:
         try:
             return await call(prompts, completions, kw)
-        except Exception:  # noqa: BLE001 - reward code of any kind; retried one by one
-            pass
+        except Exception as e:  # noqa: BLE001 - reward code of any kind; retried one by one
+            if is_device_error(e):
+                raise
         rewards = []
         for i in range(len(completions)):
             one = {k: [v[i]] if isinstance(v, list) and len(v) == len(completions) else v
@@ -122,6 +153,8 @@ def guarded(func: Callable[..., Any], name: str, counter: dict[str, int]) -> Cal
             try:
                 rewards.append((await call([prompts[i]], [completions[i]], one))[0])
             except Exception as e:  # noqa: BLE001
+                if is_device_error(e):
+                    raise
                 counter[name] = counter.get(name, 0) + 1
                 log.warning("reward %s failed on completion %d: %s", name, i, e)
                 rewards.append(NEUTRAL_REWARD)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from zhufu.pipeline.config import ConfigError, GRPOConfig, load_config
+from zhufu.pipeline.hardware import Precision
 from zhufu.pipeline.train.grpo_setup import (
     NEUTRAL_REWARD,
     PRESETS,
@@ -32,7 +33,7 @@ def test_deepspeed_configs_render(stage: str, tmp_path: Path) -> None:
     cfg = GRPOConfig(deepspeed=stage)
     ds = deepspeed_config(stage)
     assert ds["zero_optimization"]["stage"] == (2 if stage == "zero2" else 3)
-    args = trainer_args(cfg, tmp_path, on_gpu=True)
+    args = trainer_args(cfg, tmp_path, on_gpu=True, precision=Precision("bf16"))
     assert Path(args["deepspeed"]).is_file()
     assert args["bf16"] is True and args["use_cpu"] is False
     assert deepspeed_config("none") is None
@@ -40,10 +41,11 @@ def test_deepspeed_configs_render(stage: str, tmp_path: Path) -> None:
 
 def test_vllm_modes_render(tmp_path: Path) -> None:
     server = GRPOConfig(vllm="server", vllm_server_url="http://vllm:8000")
-    args = trainer_args(server, tmp_path, on_gpu=True)
+    args = trainer_args(server, tmp_path, on_gpu=True, precision=Precision("bf16"))
     assert args["use_vllm"] and args["vllm_mode"] == "server"
     assert args["vllm_server_base_url"] == "http://vllm:8000"
-    colocate = trainer_args(GRPOConfig(vllm="colocate"), tmp_path, on_gpu=True)
+    colocate = trainer_args(GRPOConfig(vllm="colocate"), tmp_path, on_gpu=True,
+                            precision=Precision("bf16"))
     assert colocate["vllm_mode"] == "colocate"
     assert trainer_args(GRPOConfig(), tmp_path, on_gpu=False)["use_vllm"] is False
     with pytest.raises(ConfigError, match="vllm_server_url"):
@@ -113,3 +115,71 @@ def test_preset_fills_only_unset_fields() -> None:
     cfg = apply_preset(load_config(GRPOConfig, None, ["preset=tiny", "max_completion_length=24"]))
     assert cfg.max_completion_length == 24
     assert cfg.learning_rate == PRESETS["tiny"]["learning_rate"]
+
+
+@pytest.mark.parametrize("where", ["batch", "one completion"])
+def test_guard_lets_a_cuda_failure_fail_the_step(where: str) -> None:
+    """A CUDA out-of-memory in a reward must stop the step, not become neutral rewards.
+    (The OOM is raised by the test: no GPU here, the error type is torch's real one.)"""
+    import torch
+
+    def oom(prompts, completions, **kw):  # noqa: ANN001, ANN202
+        if where == "batch" or "long" in completions[0]:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB")
+        if len(completions) > 1:
+            raise RuntimeError("batch too mixed")  # forces the one-by-one retry
+        return [1.0]
+
+    failures: dict[str, int] = {}
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        asyncio.run(guarded(oom, "rm", failures)(["p", "p"], ["short", "long one"]))
+    assert failures == {}
+
+
+def test_batch_size_is_the_global_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = apply_preset(GRPOConfig(preset="paper"))
+    assert trainer_args(cfg, tmp_path, on_gpu=False, world=8)["per_device_train_batch_size"] == 4
+    monkeypatch.setenv("WORLD_SIZE", "16")  # as torchrun sets it: 2 nodes x 8 GPUs
+    assert trainer_args(cfg, tmp_path, on_gpu=False)["per_device_train_batch_size"] == 2
+    monkeypatch.setenv("WORLD_SIZE", "12")
+    with pytest.raises(ValueError, match="batch_size=32 is the global batch.*WORLD_SIZE=12"):
+        trainer_args(cfg, tmp_path, on_gpu=False)
+
+
+def test_fp16_fallback_reaches_trainer_and_deepspeed(tmp_path: Path) -> None:
+    args = trainer_args(GRPOConfig(deepspeed="zero3"), tmp_path, on_gpu=True,
+                        precision=Precision("fp16"))
+    assert (args["bf16"], args["fp16"]) == (False, True)
+    ds = deepspeed_config("zero3")
+    assert ds["fp16"] == {"enabled": "auto"} and ds["bf16"] == {"enabled": "auto"}
+
+
+def test_vllm_without_gpus_fails_at_run_start(zhufu_home: Path) -> None:
+    """On this CPU machine (real: torch sees no GPU) ``zhufu grpo`` with vLLM rollouts stops
+    before any reward or policy loads, naming the setting."""
+    from zhufu.pipeline.hardware import HardwareError
+    from zhufu.pipeline.train.grpo import run_grpo
+
+    cfg = GRPOConfig(policy="tiny", vllm="server", vllm_server_url="http://127.0.0.1:9/v1",
+                     rewards=[{"name": "rm", "model": "/nonexistent"}])
+    with pytest.raises(HardwareError, match="vllm: server needs CUDA GPUs"):
+        run_grpo(cfg)
+    with pytest.raises(HardwareError, match="vllm: colocate needs CUDA GPUs"):
+        run_grpo(GRPOConfig(policy="tiny", vllm="colocate"))
+
+
+@pytest.mark.parametrize(("given", "root"), [
+    ("http://vllm:8000", "http://vllm:8000"),
+    ("http://vllm:8000/", "http://vllm:8000"),
+    ("http://vllm:8000/v1", "http://vllm:8000"),
+    (" https://gpu-7.zhufu.svc:8000/v1/ ", "https://gpu-7.zhufu.svc:8000"),
+    ("http://gateway/vllm/v1", "http://gateway/vllm"),
+])
+def test_vllm_server_url_is_the_root(given: str, root: str) -> None:
+    assert GRPOConfig(vllm="server", vllm_server_url=given).vllm_server_url == root
+
+
+@pytest.mark.parametrize("bad", ["vllm:8000", "ftp://vllm:8000", "http:///v1", ""])
+def test_bad_vllm_server_url_names_the_field(bad: str) -> None:
+    with pytest.raises(ConfigError, match="vllm_server_url"):
+        load_config(GRPOConfig, None, ["vllm=server", f"vllm_server_url={bad!r}"])
