@@ -12,7 +12,7 @@ export DO_NOT_TRACK = 1
 export HF_HUB_DISABLE_TELEMETRY = 1
 export HF_HUB_OFFLINE = 1
 
-.PHONY: install run test test-all test-registry lint images clean
+.PHONY: install run test test-all test-slow-ci test-registry lint images wheelhouse clean
 
 install: $(STAMP)
 
@@ -37,12 +37,20 @@ test: install
 test-all: install
 	$(VENV)/bin/pytest -m "slow or not slow"
 
+# The slow tests .ci/run runs as well (minutes each): the GPU smoke script on CPU.
+test-slow-ci: install
+	$(VENV)/bin/pytest -m slow tests/scripts
+
 # The trainer image's version pins against the registry's metadata (asks PyPI through pip).
 test-registry: install
 	$(VENV)/bin/pytest -m registry
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# Wheels a GPU host without network needs for scripts/gpu-smoke.sh (not committed; ~55 MiB).
+wheelhouse: install
+	$(PY) -P scripts/build_wheelhouse.py --out wheelhouse
 
 # Needs a Docker engine (none on the development machines): builds both images.
 IMAGE_REPO ?= ghcr.io/zhufu-dev
