@@ -41,11 +41,9 @@ def main() -> None:
           f"{state.distributed_type}", flush=True)
     policy = resolve_model("tiny")
     tokenizer = load_tokenizer(str(policy))
+    # (deepspeed_config had an "auto" train_batch_size, filled with world size 1 while the
+    # TRL config is built: zero.Init asserted 4 != 4 * 1 * 2 at load. It no longer has one.)
     ds = deepspeed_config("zero3") | {"zero_allow_untested_optimizer": True}
-    # transformers fills an "auto" train_batch_size from args.world_size, which is still 1
-    # while the TRL config is built (its distributed state comes later): zero.Init then
-    # asserts 4 != 4 * 1 * 2 at load. Without the key DeepSpeed computes it itself.
-    ds.pop("train_batch_size")
     args = GRPOConfig(output_dir=str(out / "ckpt"), max_steps=2, per_device_train_batch_size=4,
                       num_generations=4, max_completion_length=8, learning_rate=1e-2,
                       beta=0.001, bf16=False, use_cpu=True, report_to="none", save_strategy="no",

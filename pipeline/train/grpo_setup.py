@@ -58,7 +58,13 @@ def apply_preset(cfg: GRPOConfig) -> GRPOConfig:
 
 
 def deepspeed_config(stage: str) -> dict[str, Any] | None:
-    """A DeepSpeed JSON config for ZeRO-2 / ZeRO-3 with ``auto`` values HF fills in."""
+    """A DeepSpeed JSON config for ZeRO-2 / ZeRO-3 with ``auto`` values HF fills in.
+
+    No ``train_batch_size``: transformers would fill an ``auto`` one from the world size it
+    sees while the TRL config is built, which is still 1, and DeepSpeed then refuses the
+    config on any multi-process run (seen on 2 CPU ranks: "4 != 4 * 1 * 2"). Without it
+    DeepSpeed computes micro batch x accumulation x world size itself.
+    """
     if stage == "none":
         return None
     zero: dict[str, Any] = {"stage": 2 if stage == "zero2" else 3,
@@ -69,7 +75,7 @@ def deepspeed_config(stage: str) -> dict[str, Any] | None:
                  "stage3_param_persistence_threshold": "auto"}
     return {"bf16": {"enabled": "auto"}, "fp16": {"enabled": "auto"}, "zero_optimization": zero,
             "gradient_accumulation_steps": "auto", "gradient_clipping": "auto",
-            "train_batch_size": "auto", "train_micro_batch_size_per_gpu": "auto"}
+            "train_micro_batch_size_per_gpu": "auto"}
 
 
 def vllm_args(cfg: GRPOConfig) -> dict[str, Any]:

@@ -33,6 +33,8 @@ def test_deepspeed_configs_render(stage: str, tmp_path: Path) -> None:
     cfg = GRPOConfig(deepspeed=stage)
     ds = deepspeed_config(stage)
     assert ds["zero_optimization"]["stage"] == (2 if stage == "zero2" else 3)
+    # DeepSpeed derives it; an "auto" one is filled with world size 1 (experiments/zero3_save.py)
+    assert "train_batch_size" not in ds
     args = trainer_args(cfg, tmp_path, on_gpu=True, precision=Precision("bf16"))
     assert Path(args["deepspeed"]).is_file()
     assert args["bf16"] is True and args["use_cpu"] is False
