@@ -102,14 +102,14 @@ def run_grpo(cfg: GRPOConfig) -> StageResult:
 
     tracking.configure()  # an unreachable MLflow server fails here, before anything loads
     cfg = apply_preset(cfg)
+    failures: dict[str, int] = {}
+    rewards, weights = build_rewards(cfg, failures)  # judge / RM resolved before the policy
     import torch
 
     on_gpu = torch.cuda.is_available()
-    check_hardware(cfg, on_gpu)
+    check_hardware(cfg, on_gpu)  # before any model loads (rewards load theirs on first use)
     precision = train_precision(on_gpu)
     args = trainer_args(cfg, checkpoint_folder(cfg), on_gpu, precision=precision)
-    failures: dict[str, int] = {}
-    rewards, weights = build_rewards(cfg, failures)  # judge / RM resolved before the policy
 
     from transformers import AutoModelForCausalLM
     from trl import GRPOConfig as TRLGRPOConfig

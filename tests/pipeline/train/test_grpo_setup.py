@@ -158,12 +158,12 @@ def test_fp16_fallback_reaches_trainer_and_deepspeed(tmp_path: Path) -> None:
 
 def test_vllm_without_gpus_fails_at_run_start(zhufu_home: Path) -> None:
     """On this CPU machine (real: torch sees no GPU) ``zhufu grpo`` with vLLM rollouts stops
-    before any reward or policy loads, naming the setting."""
+    before the policy loads, naming the setting."""
     from zhufu.pipeline.hardware import HardwareError
     from zhufu.pipeline.train.grpo import run_grpo
 
     cfg = GRPOConfig(policy="tiny", vllm="server", vllm_server_url="http://127.0.0.1:9/v1",
-                     rewards=[{"name": "rm", "model": "/nonexistent"}])
+                     rewards=[{"name": "format"}])
     with pytest.raises(HardwareError, match="vllm: server needs CUDA GPUs"):
         run_grpo(cfg)
     with pytest.raises(HardwareError, match="vllm: colocate needs CUDA GPUs"):
