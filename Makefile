@@ -48,7 +48,7 @@ test-registry: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-# Wheels a GPU host without network needs for scripts/gpu-smoke.sh (not committed; ~55 MiB).
+# Wheels a GPU host without network needs for scripts/gpu-smoke.sh (not committed; 55 MiB).
 wheelhouse: install
 	$(PY) -P scripts/build_wheelhouse.py --out wheelhouse
 
