@@ -67,7 +67,9 @@ def make_models(size: str, out: Path) -> dict[str, str]:
 
 def write_config(name: str, work: Path, models: dict[str, str], device: str, steps: int,
                  save_steps: int, variant: str) -> Path:
-    """A ``zhufu grpo`` config: judge + reward model + rule rewards, LoRA, checkpoints."""
+    """A ``zhufu grpo`` config: judge + reward model + rule rewards, checkpoints; LoRA except
+    for ZeRO-3, which trains every weight (so TRL loads the reference model from the saved
+    policy's path, and the registered model must be the gathered, trained weights)."""
     import yaml
 
     cfg: dict[str, Any] = {
@@ -78,8 +80,10 @@ def write_config(name: str, work: Path, models: dict[str, str], device: str, ste
                     {"name": "format", "weight": 0.5}, {"name": "length", "weight": 0.5}],
         "max_steps": steps, "save_steps": save_steps,
         "checkpoint_dir": str(work / f"checkpoints-{variant}"), "resume": "auto",
-        "lora": {"r": 16, "alpha": 32}, "register_as": MODEL_NAME, "alias": variant,
+        "register_as": MODEL_NAME, "alias": variant,
     }
+    if variant != "zero3":
+        cfg["lora"] = {"r": 16, "alpha": 32}
     if device == "cpu":
         cfg |= {"preset": "tiny", "max_completion_length": 24}
     else:

@@ -54,7 +54,7 @@ def test_configs_ask_for_the_product_features(tmp_path: Path) -> None:
                                           variant)
             cfg = load_config(GRPOConfig, path, [])
             assert [r.name for r in cfg.rewards] == ["judge", "rm", "format", "length"]
-            assert cfg.lora is not None and cfg.resume == "auto"
+            assert (cfg.lora is None) == (variant == "zero3") and cfg.resume == "auto"
             assert cfg.deepspeed == ("zero3" if variant == "zero3" else "none")
             assert cfg.vllm == ("colocate" if variant == "vllm" else "none")
     gpu = load_config(GRPOConfig, tmp_path / "cuda-base.yaml", [])
