@@ -19,7 +19,7 @@ IDS = [p.name.removesuffix("-values.yaml") for p in CI_VALUES]
 
 
 def test_ci_values_files_cover_the_install_modes() -> None:
-    assert set(IDS) >= {"default", "single-namespace", "all-in-one", "gpu-scheduling"}
+    assert set(IDS) >= {"default", "single-namespace", "all-in-one", "gpu-scheduling", "llm"}
 
 
 @pytest.mark.parametrize("values", CI_VALUES, ids=IDS)

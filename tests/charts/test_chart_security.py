@@ -97,7 +97,7 @@ def test_secret_env_comes_from_secret_refs(chart, values: Path) -> None:
 
 @pytest.mark.parametrize("values", CI_VALUES, ids=IDS)
 def test_network_policy_selects_every_release_pod(chart, values: Path) -> None:
-    """One NetworkPolicy admits ingress only to the MLflow/MinIO ports, and every pod the
+    """One NetworkPolicy admits ingress only to the MLflow/MinIO/LLM ports, and every pod the
     chart renders is selected by it (so nothing else can be reached)."""
     r = chart.render(values)
     (policy,) = r.of_kind("NetworkPolicy")
@@ -108,7 +108,7 @@ def test_network_policy_selects_every_release_pod(chart, values: Path) -> None:
         assert selector.items() <= labels.items(), f"{where} is not selected"
     ports = sorted(p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"])
     servers = {n: any(d["metadata"]["name"].endswith(f"-{n}") and d["kind"] == "Service"
-                      for d in r.docs) for n in ("mlflow", "minio")}
-    assert ports == sorted(port for n, port in (("mlflow", 5000), ("minio", 9000))
-                           if servers[n])
+                      for d in r.docs) for n in ("mlflow", "minio", "llm")}
+    assert ports == sorted(port for n, port in (("mlflow", 5000), ("minio", 9000),
+                                                ("llm", 8000)) if servers[n])
     assert policy["spec"]["policyTypes"] == ["Ingress"]

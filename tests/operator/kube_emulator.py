@@ -11,13 +11,16 @@ operator relies on (each gap was seen failing against plain kmock):
 - namespace taken from the URL; ``generateName``; 409 ``AlreadyExists``; 404 ``NotFound``;
 - lists carry ``kind``/``apiVersion``/``resourceVersion`` and honour ``labelSelector``;
 - watch honours ``resourceVersion`` (replays later events only) and ``timeoutSeconds``;
+  a watch-list (``sendInitialEvents``) ends its initial events with the bookmark kubectl
+  waits for; ``fieldSelector`` on ``metadata.name``/``metadata.namespace``;
 - the ``status`` subresource is split from the main resource both ways;
 - merge patch (RFC 7386), JSON patch (RFC 6902) with ``test`` failing as 422;
 - deletion with finalizers (``deletionTimestamp``), then garbage collection of dependents
   through ``ownerReferences`` (the real controller-manager's job);
 - custom resources are validated against their CRD schema (422 ``Invalid``), like the API
   server with ``kubectl``'s strict field validation;
-- core-group discovery answers ``groupVersion: v1`` (kmock says ``/v1``).
+- core-group discovery answers ``groupVersion: v1`` (kmock says ``/v1``), with the CRDs'
+  short names and categories (``kubectl get zgr``, ``kubectl get zhufu``).
 
 Tests may inject faults: :meth:`KubeEmulator.fail_next` answers the next matching requests
 with an error status, :meth:`KubeEmulator.hold` parks matching requests until released.
@@ -52,6 +55,8 @@ class Resource:
     namespaced: bool = True
     status: bool = False  # has a status subresource
     schema: dict[str, Any] | None = None  # JSON schema of the whole object (custom resources)
+    short_names: tuple[str, ...] = ()  # served in discovery (kubectl get <short name>)
+    categories: tuple[str, ...] = ()  # served in discovery (kubectl get <category>)
 
     @property
     def key(self) -> str:
@@ -64,15 +69,19 @@ class Resource:
 
 
 BUILTIN = [
-    Resource(group="", version="v1", plural="pods", kind="Pod", status=True),
-    Resource(group="", version="v1", plural="configmaps", kind="ConfigMap"),
-    Resource(group="", version="v1", plural="services", kind="Service", status=True),
-    Resource(group="", version="v1", plural="events", kind="Event"),
+    Resource(group="", version="v1", plural="pods", kind="Pod", status=True,
+             short_names=("po",)),
+    Resource(group="", version="v1", plural="configmaps", kind="ConfigMap",
+             short_names=("cm",)),
+    Resource(group="", version="v1", plural="services", kind="Service", status=True,
+             short_names=("svc",)),
+    Resource(group="", version="v1", plural="events", kind="Event", short_names=("ev",)),
     Resource(group="", version="v1", plural="namespaces", kind="Namespace", namespaced=False,
-             status=True),
+             status=True, short_names=("ns",)),
     Resource(group="batch", version="v1", plural="jobs", kind="Job", status=True),
     Resource(group="apiextensions.k8s.io", version="v1", plural="customresourcedefinitions",
-             kind="CustomResourceDefinition", namespaced=False, status=True),
+             kind="CustomResourceDefinition", namespaced=False, status=True,
+             short_names=("crd", "crds")),
 ]
 
 
@@ -162,6 +171,19 @@ def _selector_ok(obj: dict[str, Any], selector: str | None) -> bool:
     return True
 
 
+def _fields_ok(obj: dict[str, Any], selector: str | None) -> bool:
+    """``fieldSelector`` terms on ``metadata.name``/``metadata.namespace`` (what kubectl
+    sends); other fields are not emulated and match everything."""
+    meta = obj.get("metadata") or {}
+    for term in (selector or "").split(","):
+        negate = "!=" in term
+        key, _, value = term.replace("!=", "=").replace("==", "=").partition("=")
+        field = {"metadata.name": "name", "metadata.namespace": "namespace"}.get(key.strip())
+        if field and (meta.get(field) == value.strip()) == negate:
+            return False
+    return True
+
+
 @attrs.define(kw_only=True)
 class KubeEmulator(kmock.KubernetesEmulator):
     """The emulator: a kmock server whose object store behaves like an API server's."""
@@ -189,7 +211,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
         self.resources[res.key] = kmock.ResourceInfo(
             kind=res.kind, namespaced=res.namespaced, singular=res.kind.lower(),
             verbs={"create", "delete", "get", "list", "patch", "watch"},
-            subresources={"status"} if res.status else set())
+            subresources={"status"} if res.status else set(),
+            shortnames=set(res.short_names), categories=set(res.categories))
 
     def install_crd(self, crd: dict[str, Any], validate: bool = True) -> None:
         """Store a CRD and serve its kind (validating objects against its schema)."""
@@ -203,7 +226,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
         self.declare(Resource(group=spec["group"], version=version["name"],
                               plural=spec["names"]["plural"], kind=spec["names"]["kind"],
                               status="status" in version.get("subresources", {}),
-                              schema=schema))
+                              schema=schema,
+                              short_names=tuple(spec["names"].get("shortNames", ())),
+                              categories=tuple(spec["names"].get("categories", ()))))
         self._write_create(self.kinds["apiextensions.k8s.io/v1/customresourcedefinitions"],
                            None, copy.deepcopy(crd))
 
@@ -437,7 +462,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
             if request.name is None and method == "GET":
                 items = [copy.deepcopy(o) for (k, n, _), o in self.store.items()
                          if k == res.key and (ns is None or n == ns)
-                         and _selector_ok(o, request.params.get("labelSelector"))]
+                         and _selector_ok(o, request.params.get("labelSelector"))
+                         and _fields_ok(o, request.params.get("fieldSelector"))]
                 body: dict[str, Any] = {"apiVersion": res.api_version, "kind": f"{res.kind}List",
                                         "metadata": {"resourceVersion": str(self.rv)},
                                         "items": items}
@@ -469,11 +495,12 @@ class KubeEmulator(kmock.KubernetesEmulator):
         response.content_type = "application/json"
         await response.prepare(raw)
         ns, selector = request.namespace, request.params.get("labelSelector")
+        fields = request.params.get("fieldSelector")
         timeout = float(request.params.get("timeoutSeconds") or 3600)
         since = request.params.get("resourceVersion")
         deadline = asyncio.get_running_loop().time() + timeout
         async with self._lock:
-            if since in (None, "", "0"):
+            if since in (None, "", "0") or request.params.get("sendInitialEvents") == "true":
                 pending = [{"type": "ADDED", "object": copy.deepcopy(o)}
                            for (k, n, _), o in self.store.items()
                            if k == res.key and (ns is None or n == ns)]
@@ -482,12 +509,19 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 position = next((i for i, (rv, _, _) in enumerate(self.history)
                                  if rv > int(since)), len(self.history))
                 pending = []
+            if request.params.get("sendInitialEvents") == "true":
+                # A watch-list (kubectl 1.37's `rollout status`) waits for this bookmark.
+                pending.append({"type": "BOOKMARK", "object": {
+                    "apiVersion": res.api_version, "kind": res.kind, "metadata": {
+                        "resourceVersion": str(self.rv),
+                        "annotations": {"k8s.io/initial-events-end": "true"}}}})
         try:
             while True:
                 for event in pending:
                     obj = event["object"]
-                    if (ns is None or obj["metadata"].get("namespace") == ns) and _selector_ok(
-                            obj, selector):
+                    if event["type"] == "BOOKMARK" or (
+                            (ns is None or obj["metadata"].get("namespace") == ns)
+                            and _selector_ok(obj, selector) and _fields_ok(obj, fields)):
                         await response.write(json.dumps(event).encode() + b"\n")
                 left = deadline - asyncio.get_running_loop().time()
                 transport = raw.transport
@@ -511,4 +545,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
         payload = await super()._serve_version(request)
         if request.resource is not None and request.resource.group == "":
             payload["groupVersion"] = request.resource.version  # kmock says "/v1"
+        # kmock gives each subresource (grporuns/status) its resource's short names and
+        # categories, so kubectl would resolve `zgr` or `zhufu` to it too; a real API server
+        # gives them to the resource only.
+        for entry in payload["resources"]:
+            if "/" in entry["name"]:
+                entry["shortNames"], entry["categories"] = [], []
         return payload
