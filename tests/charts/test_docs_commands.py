@@ -59,6 +59,7 @@ SKIPPED: dict[tuple[str, ...], str] = {
     (".venv/checkov/bin/pip",): "installs checkov from PyPI (network)",
     ("python", "-"): "needs the MLflow server of a running cluster (port-forward)",
     (".venv/bin/pytest",): "the test suite itself (its paths are checked to exist)",
+    ("trl", "vllm-serve"): "GRPO's rollout server: needs a GPU and vLLM (neither is here)",
 }
 #: Commands after a pipe or a `;` that only format output.
 FORMATTERS = {"tail", "head", "grep", "echo"}
