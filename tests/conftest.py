@@ -5,6 +5,7 @@ Servers start on 127.0.0.1 in their own process group and are stopped by PID.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -112,12 +113,12 @@ class S3Server:
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """A real S3 API (moto_server) on 127.0.0.1; the env dict points boto3 clients at it."""
+@contextlib.contextmanager
+def running_s3_server(workdir: Path) -> Iterator[S3Server]:
+    """``moto_server`` on a free port of 127.0.0.1, stopped (by process group) on exit."""
     port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    proc = start_server([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], log)
+    proc = start_server([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                        workdir / "moto.log")
     endpoint = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{endpoint}/moto-api/", 30, proc)
@@ -129,6 +130,13 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         stop_server(proc)
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 API (moto_server) on 127.0.0.1; the env dict points boto3 clients at it."""
+    with running_s3_server(tmp_path_factory.mktemp("moto")) as server:
+        yield server
+
+
 @dataclass
 class MLflowServer:
     uri: str
@@ -136,27 +144,36 @@ class MLflowServer:
     s3: S3Server
 
 
+@contextlib.contextmanager
+def running_mlflow_server(s3: S3Server, workdir: Path, bucket: str = "zhufu-mlflow",
+                          timeout: float = 240) -> Iterator[MLflowServer]:
+    """``mlflow server`` with a sqlite store, artifacts proxied to ``bucket`` on ``s3``.
+
+    Only the server holds AWS settings; clients talk to it over HTTP. Stopped by process
+    group on exit (it forks uvicorn and a job runner). ``timeout``: 68 s were seen for
+    /health to answer at load average 16 on the shared 2 cores.
+    """
+    s3.client().create_bucket(Bucket=bucket)
+    port = free_port()
+    env = {**os.environ, **s3.env}
+    cmd = [str(BIN / "mlflow"), "server", "--backend-store-uri",
+           f"sqlite:///{workdir}/mlflow.db", "--artifacts-destination",
+           f"s3://{bucket}/artifacts", "--serve-artifacts", "--host", "127.0.0.1", "--port",
+           str(port), "--workers", "1"]
+    proc = start_server(cmd, workdir / "mlflow.log", env=env, cwd=workdir)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{uri}/health", timeout, proc)
+        yield MLflowServer(uri, bucket, s3)
+    finally:
+        stop_server(proc)
+
+
 @pytest.fixture(scope="session")
 def mlflow_server(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory
                   ) -> Iterator[MLflowServer]:
-    """``mlflow server`` with a sqlite store, artifacts proxied to a bucket on moto_server.
-
-    Only the server holds AWS settings; clients talk to it over HTTP.
-    """
+    """``mlflow server`` on 127.0.0.1 whose artifacts land in a bucket on moto_server."""
     if shutil.which("mlflow", path=str(BIN)) is None:
         pytest.skip("mlflow not installed")
-    bucket = "zhufu-mlflow"
-    s3_server.client().create_bucket(Bucket=bucket)
-    work = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
-    env = {**os.environ, **s3_server.env}
-    cmd = [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{work}/mlflow.db",
-           "--artifacts-destination", f"s3://{bucket}/artifacts", "--serve-artifacts",
-           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    proc = start_server(cmd, work / "mlflow.log", env=env, cwd=work)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{uri}/health", 240, proc)  # 68 s seen at load 16 on 2 cores
-        yield MLflowServer(uri, bucket, s3_server)
-    finally:
-        stop_server(proc)
+    with running_mlflow_server(s3_server, tmp_path_factory.mktemp("mlflow")) as server:
+        yield server

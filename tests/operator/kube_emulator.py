@@ -11,16 +11,24 @@ operator relies on (each gap was seen failing against plain kmock):
 - namespace taken from the URL; ``generateName``; 409 ``AlreadyExists``; 404 ``NotFound``;
 - lists carry ``kind``/``apiVersion``/``resourceVersion`` and honour ``labelSelector``;
 - watch honours ``resourceVersion`` (replays later events only) and ``timeoutSeconds``;
-  a watch-list (``sendInitialEvents``) ends its initial events with the bookmark kubectl
-  waits for; ``fieldSelector`` on ``metadata.name``/``metadata.namespace``;
 - the ``status`` subresource is split from the main resource both ways;
 - merge patch (RFC 7386), JSON patch (RFC 6902) with ``test`` failing as 422;
 - deletion with finalizers (``deletionTimestamp``), then garbage collection of dependents
   through ``ownerReferences`` (the real controller-manager's job);
 - custom resources are validated against their CRD schema (422 ``Invalid``), like the API
   server with ``kubectl``'s strict field validation;
-- core-group discovery answers ``groupVersion: v1`` (kmock says ``/v1``), with the CRDs'
-  short names and categories (``kubectl get zgr``, ``kubectl get zhufu``).
+- core-group discovery answers ``groupVersion: v1`` (kmock says ``/v1``), with short names
+  and categories (``kubectl get gr``);
+- what the real ``kubectl`` (1.37) sends: ``fieldSelector`` on list and watch, watch-list
+  (``sendInitialEvents=true`` ends the initial ADDED events with the
+  ``k8s.io/initial-events-end`` BOOKMARK ``kubectl wait`` waits for), PUT (replace, 409 on a
+  stale ``resourceVersion``), a ``resourceVersion`` in a patch as precondition, strategic
+  merge patches applied as merge patches (approximation: lists are replaced, not merged by
+  key), ``propagationPolicy: Orphan``, Tables for ``kubectl get`` and an OpenAPI v3 stub so
+  a plain ``kubectl apply -f`` validates server-side (see :mod:`kube_views`);
+- the API server's defaulting of Job selectors/labels, Secrets' ``stringData``, and (with
+  ``admission=True``) the ServiceAccount and ResourceQuota admission checks on pods
+  (:mod:`kube_admission`); pod logs from files a kubelet registers in ``pod_logs``.
 
 Tests may inject faults: :meth:`KubeEmulator.fail_next` answers the next matching requests
 with an error status, :meth:`KubeEmulator.hold` parks matching requests until released.
@@ -29,6 +37,7 @@ with an error status, :meth:`KubeEmulator.hold` parks matching requests until re
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import datetime as dt
 import json
@@ -40,8 +49,11 @@ import aiohttp.web
 import attrs
 import jsonschema
 import kmock
+import kube_protobuf
 from kmock._internal import k8s as kmock_k8s
-from kmock._internal import rendering
+from kmock._internal import parsing, rendering
+from kube_admission import check_pod
+from kube_views import fields_match, labels_match, openapi_group, openapi_root, table, wants_table
 
 Key = tuple[str, str | None, str]  # (resource "group/version/plural", namespace, name)
 
@@ -55,8 +67,10 @@ class Resource:
     namespaced: bool = True
     status: bool = False  # has a status subresource
     schema: dict[str, Any] | None = None  # JSON schema of the whole object (custom resources)
-    short_names: tuple[str, ...] = ()  # served in discovery (kubectl get <short name>)
-    categories: tuple[str, ...] = ()  # served in discovery (kubectl get <category>)
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    printer_columns: tuple[dict[str, Any], ...] = ()
+    scale: bool = False  # has a scale subresource (``kubectl scale``)
 
     @property
     def key(self) -> str:
@@ -70,15 +84,33 @@ class Resource:
 
 BUILTIN = [
     Resource(group="", version="v1", plural="pods", kind="Pod", status=True,
-             short_names=("po",)),
-    Resource(group="", version="v1", plural="configmaps", kind="ConfigMap",
-             short_names=("cm",)),
+             short_names=("po",), categories=("all",)),
+    Resource(group="", version="v1", plural="configmaps", kind="ConfigMap", short_names=("cm",)),
+    Resource(group="", version="v1", plural="secrets", kind="Secret"),
+    Resource(group="", version="v1", plural="serviceaccounts", kind="ServiceAccount",
+             short_names=("sa",)),
+    Resource(group="", version="v1", plural="resourcequotas", kind="ResourceQuota",
+             status=True, short_names=("quota",)),
     Resource(group="", version="v1", plural="services", kind="Service", status=True,
-             short_names=("svc",)),
+             short_names=("svc",), categories=("all",)),
     Resource(group="", version="v1", plural="events", kind="Event", short_names=("ev",)),
     Resource(group="", version="v1", plural="namespaces", kind="Namespace", namespaced=False,
              status=True, short_names=("ns",)),
-    Resource(group="batch", version="v1", plural="jobs", kind="Job", status=True),
+    Resource(group="", version="v1", plural="persistentvolumeclaims",
+             kind="PersistentVolumeClaim", status=True, short_names=("pvc",)),
+    Resource(group="batch", version="v1", plural="jobs", kind="Job", status=True,
+             categories=("all",)),
+    Resource(group="apps", version="v1", plural="deployments", kind="Deployment", status=True,
+             short_names=("deploy",), categories=("all",), scale=True),
+    Resource(group="networking.k8s.io", version="v1", plural="networkpolicies",
+             kind="NetworkPolicy", short_names=("netpol",)),
+    Resource(group="rbac.authorization.k8s.io", version="v1", plural="roles", kind="Role"),
+    Resource(group="rbac.authorization.k8s.io", version="v1", plural="rolebindings",
+             kind="RoleBinding"),
+    Resource(group="rbac.authorization.k8s.io", version="v1", plural="clusterroles",
+             kind="ClusterRole", namespaced=False),
+    Resource(group="rbac.authorization.k8s.io", version="v1", plural="clusterrolebindings",
+             kind="ClusterRoleBinding", namespaced=False),
     Resource(group="apiextensions.k8s.io", version="v1", plural="customresourcedefinitions",
              kind="CustomResourceDefinition", namespaced=False, status=True,
              short_names=("crd", "crds")),
@@ -149,41 +181,6 @@ def json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
     return doc
 
 
-def _selector_ok(obj: dict[str, Any], selector: str | None) -> bool:
-    if not selector:
-        return True
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    for term in selector.split(","):
-        term = term.strip()
-        if "!=" in term:
-            k, v = term.split("!=", 1)
-            if labels.get(k) == v:
-                return False
-        elif "=" in term:
-            k, v = term.replace("==", "=").split("=", 1)
-            if labels.get(k) != v:
-                return False
-        elif term.startswith("!"):
-            if term[1:] in labels:
-                return False
-        elif term not in labels:
-            return False
-    return True
-
-
-def _fields_ok(obj: dict[str, Any], selector: str | None) -> bool:
-    """``fieldSelector`` terms on ``metadata.name``/``metadata.namespace`` (what kubectl
-    sends); other fields are not emulated and match everything."""
-    meta = obj.get("metadata") or {}
-    for term in (selector or "").split(","):
-        negate = "!=" in term
-        key, _, value = term.replace("!=", "=").replace("==", "=").partition("=")
-        field = {"metadata.name": "name", "metadata.namespace": "namespace"}.get(key.strip())
-        if field and (meta.get(field) == value.strip()) == negate:
-            return False
-    return True
-
-
 @attrs.define(kw_only=True)
 class KubeEmulator(kmock.KubernetesEmulator):
     """The emulator: a kmock server whose object store behaves like an API server's."""
@@ -199,6 +196,11 @@ class KubeEmulator(kmock.KubernetesEmulator):
         factory=list, init=False)
     log: list[tuple[str, str]] = attrs.field(factory=list, init=False)
     closing: bool = attrs.field(default=False, init=False)
+    #: ServiceAccount and ResourceQuota admission of pods (see :mod:`kube_admission`).
+    admission: bool = False
+    _orphans: set[str] = attrs.field(factory=set, init=False)
+    #: (namespace, pod name) -> the file holding that pod's log (written by a kubelet).
+    pod_logs: dict[tuple[str, str], Any] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -208,14 +210,24 @@ class KubeEmulator(kmock.KubernetesEmulator):
     # ---------------------------------------------------------------- declarations
     def declare(self, res: Resource) -> None:
         self.kinds[res.key] = res
+        subresources = {"status"} if res.status else set()
+        if res.plural == "pods":
+            subresources.add("log")
+        if res.scale:
+            subresources.add("scale")
         self.resources[res.key] = kmock.ResourceInfo(
             kind=res.kind, namespaced=res.namespaced, singular=res.kind.lower(),
-            verbs={"create", "delete", "get", "list", "patch", "watch"},
-            subresources={"status"} if res.status else set(),
-            shortnames=set(res.short_names), categories=set(res.categories))
+            verbs={"create", "delete", "get", "list", "patch", "update", "watch"},
+            shortnames=set(res.short_names), categories=set(res.categories),
+            subresources=subresources)
 
     def install_crd(self, crd: dict[str, Any], validate: bool = True) -> None:
         """Store a CRD and serve its kind (validating objects against its schema)."""
+        self._write_create(self.kinds["apiextensions.k8s.io/v1/customresourcedefinitions"],
+                           None, copy.deepcopy(crd), validate_crs=validate)
+
+    def _serve_crd(self, crd: dict[str, Any], validate: bool = True) -> None:
+        """Serve the kind a stored CRD defines (what the API server does once Established)."""
         from zhufu.operator.crds import to_jsonschema
 
         spec = crd["spec"]
@@ -223,14 +235,23 @@ class KubeEmulator(kmock.KubernetesEmulator):
         schema = to_jsonschema(version["schema"]["openAPIV3Schema"]) if validate else None
         if schema is not None:
             schema["properties"]["metadata"] = {"type": "object"}
+        names = spec["names"]
         self.declare(Resource(group=spec["group"], version=version["name"],
-                              plural=spec["names"]["plural"], kind=spec["names"]["kind"],
+                              plural=names["plural"], kind=names["kind"],
                               status="status" in version.get("subresources", {}),
-                              schema=schema,
-                              short_names=tuple(spec["names"].get("shortNames", ())),
-                              categories=tuple(spec["names"].get("categories", ()))))
-        self._write_create(self.kinds["apiextensions.k8s.io/v1/customresourcedefinitions"],
-                           None, copy.deepcopy(crd))
+                              schema=schema, short_names=tuple(names.get("shortNames", ())),
+                              categories=tuple(names.get("categories", ())),
+                              printer_columns=tuple(version.get("additionalPrinterColumns",
+                                                                ()))))
+
+    async def changed(self, timeout: float) -> None:
+        """Return at the next write to the store, or after ``timeout`` seconds."""
+        if self._tick is None:
+            self._tick = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._tick.wait(), timeout)
+        except TimeoutError:
+            pass
 
     # ---------------------------------------------------------------- fault injection
     def fail_next(self, match: Callable[[kmock.Request], bool], status: int = 500,
@@ -272,8 +293,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
             raise _error(422, "Invalid", f"{res.kind}.{res.group} is invalid: {where}: "
                          f"{e.message}")
 
-    def _write_create(self, res: Resource, namespace: str | None, obj: dict[str, Any]
-                      ) -> dict[str, Any]:
+    def _write_create(self, res: Resource, namespace: str | None, obj: dict[str, Any],
+                      validate_crs: bool = True) -> dict[str, Any]:
         meta = obj.setdefault("metadata", {})
         if res.namespaced:
             meta["namespace"] = namespace or meta.get("namespace") or "default"
@@ -291,21 +312,101 @@ class KubeEmulator(kmock.KubernetesEmulator):
         if res.status:
             obj.pop("status", None)
         self._validate(res, obj)
-        meta.update(uid=str(uuid.uuid4()), creationTimestamp=_now(), generation=1,
+        uid = str(uuid.uuid4())
+        self._default(res, obj, uid)
+        if res.plural == "pods" and self.admission:
+            self._admit_pod(obj, meta.get("generateName") or meta["name"])
+        meta.update(uid=uid, creationTimestamp=_now(), generation=1,
                     resourceVersion=self._next_rv())
+        if res.plural == "customresourcedefinitions":
+            self._serve_crd(obj, validate_crs)
+            obj["status"] = {"conditions": [
+                {"type": t, "status": "True", "reason": t, "lastTransitionTime": _now()}
+                for t in ("NamesAccepted", "Established")],
+                "acceptedNames": obj["spec"]["names"]}
         self.store[key] = obj
         self._bump(res, "ADDED", obj)
         return obj
 
+    def _default(self, res: Resource, obj: dict[str, Any], uid: str) -> None:
+        """What the API server fills in: Secret ``stringData``, a Job's selector and labels."""
+        if res.plural == "secrets" and not obj.get("type"):
+            obj["type"] = "Opaque"
+        if res.plural == "secrets" and obj.get("stringData"):
+            data = dict(obj.get("data") or {})
+            for k, v in obj.pop("stringData").items():
+                data[k] = base64.b64encode(str(v).encode()).decode()
+            obj["data"] = data
+        if res.plural == "jobs":
+            spec = obj.setdefault("spec", {})
+            name = obj["metadata"]["name"]
+            spec.setdefault("selector", {"matchLabels": {
+                "batch.kubernetes.io/controller-uid": uid}})
+            template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
+            template_meta["labels"] = {
+                **(template_meta.get("labels") or {}),
+                "batch.kubernetes.io/controller-uid": uid, "controller-uid": uid,
+                "batch.kubernetes.io/job-name": name, "job-name": name}
+            for field, default in (("completions", 1), ("parallelism", 1),
+                                   ("backoffLimit", 6), ("completionMode", "NonIndexed"),
+                                   ("suspend", False)):
+                spec.setdefault(field, default)
+
+    def _admit_pod(self, pod: dict[str, Any], shown_name: str) -> None:
+        ns = pod["metadata"]["namespace"]
+        accounts = {n for (k, n_ns, n) in self.store if k == "v1/serviceaccounts"
+                    and n_ns == ns}
+        quotas = [o for (k, n_ns, _), o in self.store.items()
+                  if k == "v1/resourcequotas" and n_ns == ns]
+        pods = [o for (k, n_ns, _), o in self.store.items() if k == "v1/pods" and n_ns == ns]
+        why = check_pod(pod, accounts, quotas, pods)
+        if why:
+            raise _error(403, "Forbidden", f'pods "{shown_name}" is forbidden: {why}')
+
     def _write_patch(self, res: Resource, key: Key, data: Any, ctype: str,
                      subresource: str | None) -> dict[str, Any]:
+        """PATCH: JSON patch, or merge patch (also for strategic merge, an approximation)."""
         if key not in self.store:
             raise _error(404, "NotFound", f'{res.plural} "{key[2]}" not found')
         old = self.store[key]
         if "json-patch" in ctype:
             new = json_patch(old, data if isinstance(data, list) else [])
+        elif "apply-patch" in ctype:
+            raise _error(415, "UnsupportedMediaType", "server-side apply is not emulated; "
+                         "use client-side kubectl apply")
         else:
+            wanted = ((data or {}).get("metadata") or {}).get("resourceVersion") if isinstance(
+                data, dict) else None
+            if wanted and wanted != old["metadata"].get("resourceVersion"):
+                raise self._conflict(res, key)
             new = merge_patch(old, data)
+        return self._commit(res, key, new, subresource)
+
+    def _write_replace(self, res: Resource, key: Key, data: Any, subresource: str | None
+                       ) -> dict[str, Any]:
+        """PUT: the whole object; a stale ``metadata.resourceVersion`` answers 409."""
+        if key not in self.store:
+            raise _error(404, "NotFound", f'{res.plural} "{key[2]}" not found')
+        if not isinstance(data, dict):
+            raise _error(400, "BadRequest", "the body of a PUT must be an object")
+        if ((data.get("metadata") or {}).get("name")) not in (None, key[2]):
+            raise _error(400, "BadRequest", "the name in the body does not match the URL")
+        wanted = (data.get("metadata") or {}).get("resourceVersion")
+        if wanted and wanted != self.store[key]["metadata"].get("resourceVersion"):
+            raise self._conflict(res, key)
+        new = copy.deepcopy(data)
+        new["apiVersion"], new["kind"] = res.api_version, res.kind
+        return self._commit(res, key, new, subresource)
+
+    def _conflict(self, res: Resource, key: Key) -> ApiError:
+        return _error(409, "Conflict", f'Operation cannot be fulfilled on {res.plural}'
+                      f'{"." + res.group if res.group else ""} "{key[2]}": the object has been '
+                      "modified; please apply your changes to the latest version and try again")
+
+    def _commit(self, res: Resource, key: Key, new: dict[str, Any], subresource: str | None
+                ) -> dict[str, Any]:
+        """Store an update: status split, immutable metadata kept, generation and RV bumped."""
+        old = self.store[key]
         if subresource == "status":
             new = {**old, "status": new.get("status", {})}
         elif res.status:
@@ -316,6 +417,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
                            **{k: old["metadata"][k] for k in ("uid", "creationTimestamp",
                                                                "name", "generation")
                               if k in old["metadata"]}}
+        new["metadata"]["resourceVersion"] = old["metadata"].get("resourceVersion")
         if old["metadata"].get("namespace"):
             new["metadata"]["namespace"] = old["metadata"]["namespace"]
         if old["metadata"].get("deletionTimestamp"):
@@ -338,18 +440,27 @@ class KubeEmulator(kmock.KubernetesEmulator):
         del self.store[key]
         obj["metadata"]["resourceVersion"] = self._next_rv()
         self._bump(res, "DELETED", obj)
-        self._collect_garbage(obj["metadata"]["uid"])
+        if obj["metadata"]["uid"] not in self._orphans:
+            self._collect_garbage(obj["metadata"]["uid"])
         return obj
 
-    def _write_delete(self, res: Resource, key: Key) -> dict[str, Any]:
+    def _write_delete(self, res: Resource, key: Key, orphan: bool = False,
+                      grace: int | None = None) -> dict[str, Any]:
+        """DELETE; ``orphan`` (``propagationPolicy: Orphan``) leaves dependents alone; a pod
+        gets ``grace`` (else its ``terminationGracePeriodSeconds``, 30) to stop."""
         if key not in self.store:
             raise _error(404, "NotFound", f'{res.plural} "{key[2]}" not found')
         obj = copy.deepcopy(self.store[key])
         meta = obj["metadata"]
+        if orphan:
+            self._orphans.add(meta["uid"])
         if meta.get("finalizers"):
             if not meta.get("deletionTimestamp"):
                 meta["deletionTimestamp"] = _now()
-                meta["deletionGracePeriodSeconds"] = 0
+                meta["deletionGracePeriodSeconds"] = (
+                    grace if grace is not None else int(
+                        (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+                    if res.plural == "pods" else 0)
                 meta["resourceVersion"] = self._next_rv()
                 self.store[key] = obj
                 self._bump(res, "MODIFIED", obj)
@@ -413,29 +524,62 @@ class KubeEmulator(kmock.KubernetesEmulator):
 
     # ---------------------------------------------------------------- HTTP
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
-        # kmock 0.8 cannot parse the cluster-scoped /api/v1/namespaces[/NAME] (it reads
-        # "namespaces" as the namespace prefix and crashes): build that request ourselves.
         parts = raw_request.path.strip("/").split("/")
-        if parts[:3] != ["api", "v1", "namespaces"] or len(parts) > 4:
+        if parts[0] == "openapi":
+            return self._serve_openapi(parts)
+        protobuf = raw_request.headers.get("Content-Type", "").startswith(
+            kube_protobuf.CONTENT_TYPE)
+        # kmock 0.8 cannot parse the cluster-scoped /api/v1/namespaces[/NAME] (it reads
+        # "namespaces" as the namespace prefix and crashes), nor protobuf bodies (typed
+        # clients: kubectl create, helm): build those requests ourselves.
+        namespaces = parts[:3] == ["api", "v1", "namespaces"] and len(parts) <= 4
+        if not (namespaces or protobuf):
             return await super().__call__(raw_request)
-        body = await raw_request.read()
-        name = parts[3] if len(parts) == 4 else None
-        method = kmock.method(raw_request.method)
-        watch = raw_request.query.get("watch") == "true"
-        action = (kmock.action.WATCH if watch else kmock.action.FETCH if name else
-                  kmock.action.LIST if method == kmock.method.GET else kmock.action.CREATE)
-        request = kmock.Request(
-            id=len(self._requests), raw_request=raw_request, url=raw_request.url,
-            method=raw_request.method, params=dict(raw_request.query),
-            headers=dict(raw_request.headers), body=body, text=body.decode(errors="replace"),
-            data=json.loads(body) if body else None, action=action,
-            resource=kmock.resource(group="", version="v1", plural="namespaces"),
-            namespace=None, name=name)
+        try:
+            request = await self._request(raw_request, namespaces, protobuf)
+        except ValueError as e:
+            return await self._render_error(_error(415, "UnsupportedMediaType", str(e)))
         self._requests.append(request)
         try:
             return await self._handle(request)
         except Exception as e:  # noqa: BLE001 - rendered as a Kubernetes Status, like kmock
             return await self._render_error(e)
+
+    async def _request(self, raw: aiohttp.web.BaseRequest, namespaces: bool, protobuf: bool
+                       ) -> kmock.Request:
+        """A kmock request for what kmock cannot parse (namespaces; protobuf bodies)."""
+        body = await raw.read()
+        data = kube_protobuf.decode(body) if protobuf and body else (
+            json.loads(body) if body else None)
+        method = kmock.method(raw.method)
+        if namespaces:
+            parts = raw.path.strip("/").split("/")
+            path = parsing.ParsedPath("", "v1", "namespaces", None,
+                                      parts[3] if len(parts) == 4 else None, None)
+        else:
+            path = parsing.parse_path(raw.path)
+        action = parsing.guess_k8s(path, method, dict(raw.query))
+        return kmock.Request(
+            id=len(self._requests), raw_request=raw, url=raw.url, method=raw.method,
+            params=dict(raw.query), headers=dict(raw.headers), body=body,
+            text=json.dumps(data) if data is not None else "", data=data, action=action,
+            resource=kmock.resource(group=path.group, version=path.version,
+                                    plural=path.plural),
+            namespace=path.namespace, name=path.name, subresource=path.subresource)
+
+    def _serve_openapi(self, parts: list[str]) -> aiohttp.web.Response:
+        """``/openapi/v3[/api/v1 | /apis/G/V]`` (see :func:`kube_views.openapi_group`)."""
+        gvs = [(r.group, r.version) for r in self.kinds.values()]
+        if parts[1:2] != ["v3"]:
+            return aiohttp.web.json_response({"kind": "Status", "apiVersion": "v1",
+                                              "status": "Failure", "code": 404,
+                                              "reason": "NotFound"}, status=404)
+        if len(parts) == 2:
+            return aiohttp.web.json_response(openapi_root(gvs))
+        group, version = ("", parts[3]) if parts[2] == "api" else (parts[3], parts[4])
+        kinds = [(r.plural, r.kind, r.namespaced) for r in self.kinds.values()
+                 if (r.group, r.version) == (group, version)]
+        return aiohttp.web.json_response(openapi_group(group, version, kinds))
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         if self._tick is None:
@@ -458,12 +602,17 @@ class KubeEmulator(kmock.KubernetesEmulator):
         method = str(request.method.value).upper()
         if request.action == kmock.action.WATCH:
             return await self._watch(request, res)
+        if res.plural == "pods" and request.subresource == "log":
+            return self._serve_log(ns or "default", request.name or "", request.params)
+        if res.scale and request.subresource == "scale":
+            async with self._lock:
+                return aiohttp.web.json_response(self._serve_scale(res, ns, request, method))
+        accept = request.headers.get("Accept", "")
         async with self._lock:
             if request.name is None and method == "GET":
-                items = [copy.deepcopy(o) for (k, n, _), o in self.store.items()
-                         if k == res.key and (ns is None or n == ns)
-                         and _selector_ok(o, request.params.get("labelSelector"))
-                         and _fields_ok(o, request.params.get("fieldSelector"))]
+                items = self._select(res, ns, request.params)
+                if wants_table(accept):
+                    return aiohttp.web.json_response(self._table(res, items, request.params))
                 body: dict[str, Any] = {"apiVersion": res.api_version, "kind": f"{res.kind}List",
                                         "metadata": {"resourceVersion": str(self.rv)},
                                         "items": items}
@@ -476,43 +625,107 @@ class KubeEmulator(kmock.KubernetesEmulator):
                     if key not in self.store:
                         raise _error(404, "NotFound", f'{res.plural} "{request.name}" not found')
                     body = copy.deepcopy(self.store[key])
+                    if wants_table(accept):
+                        body = self._table(res, [body], request.params)
                 elif method == "PATCH":
                     body = copy.deepcopy(self._write_patch(
                         res, key, request.data, request.headers.get("Content-Type", ""),
                         request.subresource))
+                elif method == "PUT":
+                    body = copy.deepcopy(self._write_replace(res, key, request.data,
+                                                             request.subresource))
                 elif method == "DELETE":
-                    body = copy.deepcopy(self._write_delete(res, key))
+                    policy = (request.data or {}).get("propagationPolicy") or \
+                        request.params.get("propagationPolicy")
+                    grace = (request.data or {}).get("gracePeriodSeconds",
+                                                     request.params.get("gracePeriodSeconds"))
+                    body = copy.deepcopy(self._write_delete(
+                        res, key, orphan=policy == "Orphan",
+                        grace=None if grace is None else int(grace)))
                 else:
                     raise _error(405, "MethodNotAllowed", f"{method} is not emulated")
             else:
                 raise _error(405, "MethodNotAllowed", f"{method} is not emulated")
         return aiohttp.web.json_response(body)
 
+    def _serve_scale(self, res: Resource, ns: str | None, request: kmock.Request, method: str
+                     ) -> dict[str, Any]:
+        """The ``scale`` subresource: an autoscaling/v1 Scale over ``spec.replicas``."""
+        key = (res.key, ns, request.name or "")
+        if key not in self.store:
+            raise _error(404, "NotFound", f'{res.plural} "{request.name}" not found')
+        if method in ("PATCH", "PUT"):
+            data = request.data or {}
+            if isinstance(data, list):  # JSON patch on the Scale
+                data = json_patch(self._scale(res, self.store[key]), data)
+            replicas = (data.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or replicas < 0:
+                raise _error(422, "Invalid", "spec.replicas: must be a non-negative integer")
+            self._write_patch(res, key, {"spec": {"replicas": replicas}},
+                              "application/merge-patch+json", None)
+        elif method != "GET":
+            raise _error(405, "MethodNotAllowed", f"{method} on scale is not emulated")
+        return self._scale(res, self.store[key])
+
+    @staticmethod
+    def _scale(res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": {
+            k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                 "creationTimestamp") if k in meta},
+            "spec": {"replicas": int((obj.get("spec") or {}).get("replicas", 1))},
+            "status": {"replicas": int((obj.get("status") or {}).get("replicas", 0)),
+                       "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items()))}}
+
+    def _select(self, res: Resource, ns: str | None, params: Any) -> list[dict[str, Any]]:
+        """Stored objects of ``res`` in ``ns`` matching the label and field selectors."""
+        return [copy.deepcopy(o) for (k, n, _), o in self.store.items()
+                if k == res.key and (ns is None or n == ns)
+                and labels_match(o, params.get("labelSelector"))
+                and fields_match(o, params.get("fieldSelector"))]
+
+    def _table(self, res: Resource, items: list[dict[str, Any]], params: Any) -> dict[str, Any]:
+        return table(res.plural, items, list(res.printer_columns), str(self.rv),
+                     params.get("includeObject", "Metadata"))
+
+    def _serve_log(self, ns: str, name: str, params: Any) -> aiohttp.web.Response:
+        """A pod's log (``kubectl logs``) from the file its kubelet registered."""
+        if ("v1/pods", ns, name) not in self.store:
+            raise _error(404, "NotFound", f'pods "{name}" not found')
+        path = self.pod_logs.get((ns, name))
+        text = path.read_text(encoding="utf-8", errors="replace") if path and path.exists() \
+            else ""
+        if params.get("tailLines"):
+            text = "".join(text.splitlines(keepends=True)[-int(params["tailLines"]):])
+        return aiohttp.web.Response(text=text, content_type="text/plain")
+
     async def _watch(self, request: kmock.Request, res: Resource) -> aiohttp.web.StreamResponse:
+        """A watch stream; ``sendInitialEvents=true`` ends the replay with a BOOKMARK."""
         raw = request._raw_request
         assert raw is not None
         response = aiohttp.web.StreamResponse()
         response.content_type = "application/json"
         await response.prepare(raw)
-        ns, selector = request.namespace, request.params.get("labelSelector")
-        fields = request.params.get("fieldSelector")
-        timeout = float(request.params.get("timeoutSeconds") or 3600)
-        since = request.params.get("resourceVersion")
+        ns, params = request.namespace, dict(request.params)
+        if request.name:  # the old /…/NAME?watch=true form
+            params["fieldSelector"] = ",".join(
+                f for f in (params.get("fieldSelector"), f"metadata.name={request.name}") if f)
+        timeout = float(params.get("timeoutSeconds") or 3600)
+        since = params.get("resourceVersion")
+        initial = params.get("sendInitialEvents") == "true"
         deadline = asyncio.get_running_loop().time() + timeout
         async with self._lock:
-            if since in (None, "", "0") or request.params.get("sendInitialEvents") == "true":
-                pending = [{"type": "ADDED", "object": copy.deepcopy(o)}
-                           for (k, n, _), o in self.store.items()
-                           if k == res.key and (ns is None or n == ns)]
+            if initial or since in (None, "", "0"):
+                pending = [{"type": "ADDED", "object": o} for o in self._select(res, ns, params)]
                 position = len(self.history)
             else:
                 position = next((i for i, (rv, _, _) in enumerate(self.history)
                                  if rv > int(since)), len(self.history))
                 pending = []
-            if request.params.get("sendInitialEvents") == "true":
-                # A watch-list (kubectl 1.37's `rollout status`) waits for this bookmark.
+            if initial:
                 pending.append({"type": "BOOKMARK", "object": {
-                    "apiVersion": res.api_version, "kind": res.kind, "metadata": {
+                    "kind": res.kind, "apiVersion": res.api_version, "metadata": {
                         "resourceVersion": str(self.rv),
                         "annotations": {"k8s.io/initial-events-end": "true"}}}})
         try:
@@ -521,7 +734,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
                     obj = event["object"]
                     if event["type"] == "BOOKMARK" or (
                             (ns is None or obj["metadata"].get("namespace") == ns)
-                            and _selector_ok(obj, selector) and _fields_ok(obj, fields)):
+                            and labels_match(obj, params.get("labelSelector"))
+                            and fields_match(obj, params.get("fieldSelector"))):
                         await response.write(json.dumps(event).encode() + b"\n")
                 left = deadline - asyncio.get_running_loop().time()
                 transport = raw.transport
@@ -541,14 +755,19 @@ class KubeEmulator(kmock.KubernetesEmulator):
         await response.write_eof()
         return response
 
+    async def _serve_server_version(self, request: rendering.Request) -> rendering.Payload:
+        """``/version``: the Kubernetes version whose API (and kubectl) this emulates."""
+        return {"major": "1", "minor": "37", "gitVersion": "v1.37.1-zhufu-emulator",
+                "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
+                "goVersion": "go1.25", "compiler": "gc", "platform": "linux/amd64"}
+
     async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
         payload = await super()._serve_version(request)
         if request.resource is not None and request.resource.group == "":
             payload["groupVersion"] = request.resource.version  # kmock says "/v1"
-        # kmock gives each subresource (grporuns/status) its resource's short names and
-        # categories, so kubectl would resolve `zgr` or `zhufu` to it too; a real API server
-        # gives them to the resource only.
-        for entry in payload["resources"]:
-            if "/" in entry["name"]:
-                entry["shortNames"], entry["categories"] = [], []
+        for entry in payload.get("resources", []):
+            if "/" in entry["name"]:  # subresources have no short names or categories
+                entry.update(shortNames=[], categories=[],
+                             verbs=["get"] if entry["name"].endswith("/log") else
+                             ["get", "patch", "update"])
         return payload
