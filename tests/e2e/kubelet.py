@@ -1,110 +1,358 @@
-"""Play the kubelet: run a Job's container command as a local process, report like a pod.
+"""Play the scheduler and the kubelet of one node: run the emulator's pods as local processes.
 
-No container runtime exists here, so :func:`run_job` takes the Job the operator created (from
-the emulator), materialises its volumes as local folders (the ConfigMap's files, emptyDirs,
-mounted Secret items), maps every container path in the command and env onto them, resolves
-``secretKeyRef``/``fieldRef`` env vars, runs the command (``zhufu`` = this venv's console
-script) and then writes what a kubelet and the Job controller would: a pod whose container
-terminated with the exit code and the termination message (the result file, or the log tail
-on error: ``FallbackToLogsOnError``), and the Job's Complete/Failed condition.
+No container runtime exists here, so :class:`Kubelet` takes every pod stored in the emulator,
+sets it up with :class:`podspec.PodSetup` (folders, env, API access, loopback network) and
+writes the pod status a real kubelet writes:
+
+- **scheduling**: a pod asking for more than the node has (GPUs: this node has none) stays
+  ``Pending`` with ``PodScheduled=False``/``Unschedulable`` and the scheduler's message;
+  requests are compared per pod, not summed over running pods (a simplification);
+- a container that cannot start yet (missing Secret or key) waits with
+  ``CreateContainerConfigError`` and is retried;
+- **running**: ``Running`` with the container ``running``; ``Ready`` once its readiness
+  ``httpGet`` probe answers 2xx (at once without a probe); output goes to a log file that
+  ``kubectl logs`` serves;
+- **exit**: ``terminated`` with the exit code (128+signal when killed), reason
+  ``Completed``/``Error`` and the termination message: the file at
+  ``terminationMessagePath``, else with ``FallbackToLogsOnError`` the log's last 80 lines /
+  2048 bytes. ``restartPolicy: Never`` ends the pod ``Succeeded``/``Failed``; ``Always``
+  (and ``OnFailure`` on an error) restarts the container in place after a doubling
+  back-off (``CrashLoopBackOff``), counting ``restartCount``;
+- **deletion**: a pod marked for deletion gets SIGTERM, then SIGKILL after its grace period.
+
+A container is the set of processes carrying ``ZHUFU_E2E_POD=<cluster>/<pod uid>`` in their
+environment (inherited by every child, like a cgroup): torchrun starts its workers in new
+sessions, so a process group would miss them. Stopping a container signals its main process
+group, then SIGKILLs every process so marked; :meth:`Kubelet.stop` and
+:func:`kill_marked` (for a supervisor after a crash) do the same for the whole cluster.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import os
-import subprocess
-import sys
+import signal
 import time
-from dataclasses import dataclass
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kube_emulator import KubeEmulator
-from opharness import NS, job_condition, pod_status, start_pods
+from kube_admission import pod_requests, quantity
+from kube_emulator import ApiError, KubeEmulator
+from podspec import PodNotReady, PodSetup, Prepared
 
-BIN = Path(sys.executable).parent
+#: What this node offers; a pod asking for more of any of these is Unschedulable.
+NODE_ALLOCATABLE = {"requests.cpu": quantity("64"), "requests.memory": quantity("512Gi"),
+                    "requests.pods": quantity("110")}
+TERMINAL = ("Succeeded", "Failed")
+MARK = "ZHUFU_E2E_POD"
+
+
+def marked(prefix: str) -> list[int]:
+    """Pids whose environment has ``ZHUFU_E2E_POD`` starting with ``prefix``."""
+    needle = f"{MARK}={prefix}".encode()
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(var.startswith(needle) for var in env):
+            out.append(int(entry))
+    return out
+
+
+def kill_marked(prefix: str) -> int:
+    """SIGKILL every process marked with ``prefix``; how many there were."""
+    pids = marked(prefix)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return len(pids)
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
-class PodRun:
-    exit_code: int
-    message: str
-    seconds: float
-    log: str
+class Running:
+    """One pod's container: its current process and how to run it again."""
+
+    namespace: str
+    name: str
+    prepared: Prepared
+    log: Path
+    restart: str  # restartPolicy
+    mark: str  # ZHUFU_E2E_POD value of its processes
+    proc: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    ready: bool = False
+    killed: bool = False
+    started: float = field(default_factory=time.monotonic)
 
 
-def _mount_map(emu: KubeEmulator, pod_spec: dict[str, Any], container: dict[str, Any],
-               root: Path, secrets: dict[str, dict[str, str]]) -> dict[str, Path]:
-    volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
-    mapping: dict[str, Path] = {}
-    for mount in container.get("volumeMounts", []):
-        vol = volumes[mount["name"]]
-        local = root / mount["name"]
-        local.mkdir(parents=True, exist_ok=True)
-        if "configMap" in vol:
-            cm = emu.get("configmaps", NS, vol["configMap"]["name"])
-            assert cm is not None, f"ConfigMap {vol['configMap']['name']} missing"
-            for key, text in cm.get("data", {}).items():
-                (local / key).write_text(text, encoding="utf-8")
-        elif "secret" in vol:
-            data = secrets[vol["secret"]["secretName"]]
-            for item in vol["secret"].get("items", []):
-                (local / item["path"]).write_text(data[item["key"]], encoding="utf-8")
-        mapping[mount["mountPath"]] = local
-    return mapping
+class Kubelet:
+    """Runs the emulator's pods; call :meth:`sync` whenever the store changes."""
+
+    def __init__(self, emu: KubeEmulator, workdir: Path, api_url: str = "",
+                 retry_s: float = 2.0, extra_env: dict[str, str] | None = None) -> None:
+        self.emu = emu
+        self.workdir = workdir
+        self.cluster_id = uuid.uuid4().hex[:12]
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "cluster.id").write_text(self.cluster_id)
+        self.setup = PodSetup(emu, api_url)
+        self.retry_s = retry_s
+        self.extra_env = extra_env or {}
+        self.running: dict[tuple[str, str], Running] = {}
+        self.done: set[tuple[str, str]] = set()
+        self._next_try: dict[tuple[str, str], float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ the loop body
+    async def sync(self) -> None:
+        """Start pods that should run, kill pods marked for deletion."""
+        for pod in self.emu.objects("pods"):
+            meta = pod["metadata"]
+            key = (meta["namespace"], meta["name"])
+            phase = (pod.get("status") or {}).get("phase")
+            if meta.get("deletionTimestamp"):
+                if key in self.running:
+                    if not self.running[key].killed:
+                        self._kill(self.running[key], pod)
+                elif phase not in TERMINAL:
+                    self._terminated(pod, 137, "Error", "deleted before it started")
+                    self.done.add(key)
+                continue
+            if key in self.running or key in self.done:
+                continue
+            if phase in TERMINAL:
+                self.done.add(key)
+                continue
+            if time.monotonic() >= self._next_try.get(key, 0):
+                await self._start(pod)
+
+    async def stop(self) -> None:
+        """Kill every process of every pod (SIGKILL) and wait for them."""
+        for run in list(self.running.values()):
+            run.killed = True
+        kill_marked(self.cluster_id + "/")
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 10)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ status writes
+    def _status(self, ns: str, name: str, body: dict[str, Any]) -> None:
+        with contextlib.suppress(ApiError):  # deleted meanwhile
+            self.emu.patch("pods", ns, name, {"status": body}, status=True)
+
+    def _container(self, pod: dict[str, Any], state: dict[str, Any], ready: bool = False,
+                   restarts: int = 0, last: dict[str, Any] | None = None) -> dict[str, Any]:
+        c = pod["spec"]["containers"][0]
+        out = {"name": c["name"], "image": c.get("image", ""), "imageID": "",
+               "containerID": "", "ready": ready, "started": "running" in state,
+               "restartCount": restarts, "state": state}
+        if last:
+            out["lastState"] = last
+        return out
+
+    @staticmethod
+    def _conditions(scheduled: bool, ready: bool) -> list[dict[str, Any]]:
+        out = [{"type": "PodScheduled", "status": "True" if scheduled else "False",
+                "lastTransitionTime": now()}]
+        if scheduled:
+            out += [{"type": t, "status": "True" if ready or t == "Initialized" else "False",
+                     "lastTransitionTime": now()}
+                    for t in ("Initialized", "ContainersReady", "Ready")]
+        return out
+
+    def _terminated(self, pod: dict[str, Any], exit_code: int, reason: str,
+                    message: str) -> None:
+        meta = pod["metadata"]
+        term = {"exitCode": exit_code, "reason": reason, "message": message,
+                "startedAt": now(), "finishedAt": now()}
+        self._status(meta["namespace"], meta["name"], {
+            "phase": "Succeeded" if exit_code == 0 else "Failed",
+            "conditions": self._conditions(True, False),
+            "containerStatuses": [self._container(pod, {"terminated": term})]})
+
+    # ------------------------------------------------------------------ starting a pod
+    def _unschedulable(self, pod: dict[str, Any]) -> str | None:
+        wanted = pod_requests(pod)
+        short = sorted(k.removeprefix("requests.") for k, v in wanted.items()
+                       if v > NODE_ALLOCATABLE.get(k, quantity(0)))
+        if not short:
+            return None
+        return ("0/1 nodes are available: " + ", ".join(f"1 Insufficient {r}" for r in short)
+                + ". preemption: 0/1 nodes are available: 1 No preemption victims found for "
+                "incoming pod.")
+
+    async def _start(self, pod: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        key = (ns, name)
+        why = self._unschedulable(pod)
+        if why:
+            cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                    "message": why}
+            old = [{k: c.get(k) for k in cond} for c in (pod.get("status") or {}).get(
+                "conditions") or []]
+            if old != [cond]:
+                self._status(ns, name, {"phase": "Pending",
+                                        "conditions": [{**cond, "lastTransitionTime": now()}]})
+            self._next_try[key] = time.monotonic() + self.retry_s * 5
+            return
+        root = self.workdir / "pods" / ns / name
+        try:
+            prepared = self.setup.prepare(pod, root)
+        except PodNotReady as e:
+            self._status(ns, name, {
+                "phase": "Pending", "hostIP": "127.0.0.1",
+                "conditions": self._conditions(True, False),
+                "containerStatuses": [self._container(
+                    pod, {"waiting": {"reason": e.reason, "message": e.message}})]})
+            self._next_try[key] = time.monotonic() + self.retry_s
+            return
+        prepared.env.update(self.extra_env)
+        mark = f"{self.cluster_id}/{meta['uid']}"
+        prepared.env[MARK] = mark
+        run = Running(ns, name, prepared, root / "container.log",
+                      pod["spec"].get("restartPolicy", "Always"), mark)
+        self.emu.pod_logs[key] = run.log
+        self.running[key] = run
+        self._spawn(self._lifecycle(run, pod))
+
+    async def _launch(self, run: Running) -> bool:
+        p = run.prepared
+        p.termination.unlink(missing_ok=True)
+        with run.log.open("ab") as handle:
+            try:
+                run.proc = await asyncio.create_subprocess_exec(
+                    *p.command, env=p.env, cwd=p.cwd, stdout=handle,
+                    stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL,
+                    start_new_session=True)
+            except OSError as e:
+                handle.write(f"failed to start {p.command[0]!r}: {e}\n".encode())
+                return False
+        return True
+
+    async def _lifecycle(self, run: Running, pod: dict[str, Any]) -> None:
+        """Run the container, restarting it as ``restartPolicy`` says, until the pod ends."""
+        key = (run.namespace, run.name)
+        last: dict[str, Any] | None = None
+        backoff = 1.0
+        while True:
+            if not await self._launch(run):
+                self._terminated(pod, 128, "StartError", f"cannot start {run.prepared.command[0]}")
+                break
+            run.ready = run.prepared.probe is None
+            self._status(run.namespace, run.name, {
+                "phase": "Running", "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
+                "podIPs": [{"ip": "127.0.0.1"}], "startTime": now(),
+                "conditions": self._conditions(True, run.ready),
+                "containerStatuses": [self._container(
+                    pod, {"running": {"startedAt": now()}}, run.ready, run.restarts, last)]})
+            probe = asyncio.create_task(self._probe(run, pod, last)) \
+                if run.prepared.probe else None
+            assert run.proc is not None
+            code = await run.proc.wait()
+            if probe is not None:
+                probe.cancel()
+            kill_marked(run.mark)  # the container's other processes go with it
+            exit_code = 128 - code if code < 0 else code
+            message = _termination_message(run, exit_code)
+            restart = not run.killed and (run.restart == "Always" or (
+                run.restart == "OnFailure" and exit_code != 0))
+            if not restart:
+                self._terminated(pod, exit_code, "Completed" if exit_code == 0 else "Error",
+                                 message)
+                break
+            run.restarts += 1
+            last = {"terminated": {"exitCode": exit_code, "message": message,
+                                   "reason": "Completed" if exit_code == 0 else "Error",
+                                   "finishedAt": now()}}
+            self._status(run.namespace, run.name, {
+                "phase": "Running", "conditions": self._conditions(True, False),
+                "containerStatuses": [self._container(pod, {"waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": f"back-off {backoff:.0f}s restarting failed container"}},
+                    False, run.restarts, last)]})
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+            if run.killed:
+                self._terminated(pod, exit_code, "Error", message)
+                break
+        self.running.pop(key, None)
+        self.done.add(key)
+
+    async def _probe(self, run: Running, pod: dict[str, Any], last: dict[str, Any] | None
+                     ) -> None:
+        """The readiness probe: ``Ready`` follows whether GET port/path answers 2xx."""
+        assert run.prepared.probe is not None
+        port, path, period = run.prepared.probe
+        url = f"http://127.0.0.1:{port}{path}"
+        while True:
+            await asyncio.sleep(period)
+            try:
+                ok = await asyncio.to_thread(_http_ok, url)
+            except OSError:
+                ok = False
+            if ok != run.ready:
+                run.ready = ok
+                self._status(run.namespace, run.name, {
+                    "conditions": self._conditions(True, ok),
+                    "containerStatuses": [self._container(
+                        pod, {"running": {"startedAt": now()}}, ok, run.restarts, last)]})
+
+    # ------------------------------------------------------------------ stopping a pod
+    def _kill(self, run: Running, pod: dict[str, Any]) -> None:
+        run.killed = True
+        if run.proc is None or run.proc.returncode is not None:
+            return
+        grace = pod["metadata"].get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.proc.pid, signal.SIGKILL if int(grace) == 0 else signal.SIGTERM)
+        proc = run.proc
+
+        async def escalate() -> None:
+            await asyncio.sleep(float(grace))
+            if proc.returncode is None:
+                kill_marked(run.mark)
+        if int(grace) > 0:
+            self._spawn(escalate())
+        else:
+            kill_marked(run.mark)
 
 
-def _localise(value: str, mapping: dict[str, Path], extra: dict[str, Path]) -> str:
-    for path, local in sorted({**mapping, **extra}.items(), key=lambda kv: -len(kv[0])):
-        if value == path or value.startswith(path + "/"):
-            return str(local) + value[len(path):]
-    return value
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as resp:
+        return 200 <= resp.status < 300
 
 
-def run_job(emu: KubeEmulator, job_name: str, root: Path,
-            secrets: dict[str, dict[str, str]] | None = None,
-            extra_env: dict[str, str] | None = None, timeout: float = 600) -> PodRun:
-    """Run the Job's (single) pod locally and write pod/Job status into the emulator."""
-    secrets = secrets or {}
-    job = emu.get("jobs", NS, job_name)
-    assert job is not None, f"no Job {job_name}"
-    pod = start_pods(emu, job_name)[0]
-    spec = job["spec"]["template"]["spec"]
-    container = spec["containers"][0]
-    root.mkdir(parents=True, exist_ok=True)
-    mapping = _mount_map(emu, spec, container, root, secrets)
-    termination = root / "termination-log"
-    extra = {container["terminationMessagePath"]: termination}
-    env: dict[str, str] = {"PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
-    for var in container.get("env", []):
-        if "value" in var:
-            env[var["name"]] = _localise(var["value"], mapping, extra)
-        elif "secretKeyRef" in var.get("valueFrom", {}):
-            ref = var["valueFrom"]["secretKeyRef"]
-            env[var["name"]] = secrets[ref["name"]][ref["key"]]
-        elif "fieldRef" in var.get("valueFrom", {}):
-            env[var["name"]] = pod["metadata"]["annotations"].get(
-                "batch.kubernetes.io/job-completion-index", "0")
-    env.update(extra_env or {})
-    command = [_localise(a, mapping, extra) for a in container["command"]]
-    if command[0] == "zhufu":
-        command[0] = str(BIN / "zhufu")
-    cwd = Path(_localise(container.get("workingDir", "/"), mapping, extra))
-    pod_status(emu, pod["metadata"]["name"], "Running")
-    started = time.monotonic()
-    proc = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
-    seconds = time.monotonic() - started
-    log = proc.stdout + proc.stderr
-    message = termination.read_text(encoding="utf-8") if termination.exists() else ""
-    if not message and proc.returncode != 0:
-        message = log[-4096:]  # FallbackToLogsOnError
-    pod_status(emu, pod["metadata"]["name"], "Succeeded" if proc.returncode == 0 else "Failed",
-               terminated={"exitCode": proc.returncode, "message": message,
-                           "reason": "Completed" if proc.returncode == 0 else "Error"})
-    if proc.returncode == 0:
-        job_condition(emu, job_name, "Complete", "CompletionsReached")
-    else:
-        job_condition(emu, job_name, "Failed", "BackoffLimitExceeded",
-                      "Job has reached the specified backoff limit")
-    return PodRun(proc.returncode, message, seconds, log)
+def _termination_message(run: Running, exit_code: int) -> str:
+    """The termination file, else (FallbackToLogsOnError, on error) the log's tail."""
+    path = run.prepared.termination
+    if path.exists():
+        text = path.read_text(encoding="utf-8", errors="replace")[:4096]
+        if text:
+            return text
+    if exit_code != 0 and run.prepared.policy == "FallbackToLogsOnError" and run.log.exists():
+        lines = run.log.read_bytes().splitlines(keepends=True)[-80:]
+        return b"".join(lines)[-2048:].decode("utf-8", errors="replace")
+    return ""

@@ -1,0 +1,124 @@
+"""Faults injected into the running flow, only with what a user or the cluster can do.
+
+:class:`Injector` is polled by :func:`flow.wait` and acts once per fault:
+
+1. **operator stopped mid-curation**: when the CurationJob is ``Running``, ``kubectl scale
+   deploy/zhufu-operator --replicas=0``; once its pod is gone it stays down for
+   :attr:`Injector.operator_down_s` seconds (the curation pod keeps running, its events go
+   unseen), then ``--replicas=1`` and ``kubectl rollout status``. Verified afterwards: the
+   CurationJob still has exactly one Job, the one created before the stop (same uid), and
+   one ``JobCreated`` Event; the chain completes.
+2. **both GRPO pods killed after the first checkpoint**: once the GRPORun's ``LATEST``
+   checkpoint marker is in the bucket, ``kubectl delete pod -l zhufu.dev/job=… --grace-period=0
+   --force`` (SIGKILL, like a node loss). Verified afterwards: the Job counted the failures
+   within ``backoffLimit`` and ran new pods, the final MLflow run says it resumed from that
+   checkpoint (``zhufu.resumed_from``) and reached ``max_steps``, and exactly one
+   ``zhufu-policy`` version came from the GRPO stage (checked by :func:`flow.check`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flow import Flow, _mlflow
+from stack import BUCKET, OPERATOR, Stack, StepFailed
+
+
+@dataclass
+class Injector:
+    flow: Flow
+    operator_down_s: float = 20.0
+    done: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def step(self, stack: Stack, statuses: dict[str, dict[str, Any]]) -> None:
+        curation = statuses.get(f"CurationJob/{self.flow.curation}", {})
+        if "operator" not in self.done and curation.get("phase") == "Running":
+            self._stop_operator(stack)
+        if "grpo_pods" not in self.done and self._checkpointed(stack):
+            self._kill_grpo_pods(stack)
+
+    # ------------------------------------------------------------------ fault 1
+    def _stop_operator(self, stack: Stack) -> None:
+        job = f"{self.flow.curation}-curate"
+        uid = stack.get("job", job)["metadata"]["uid"]
+        stack.say(f"FAULT: stopping the operator while {job} runs")
+        stack.kubectl("scale", OPERATOR, "--replicas=0")
+        stack.kubectl("wait", "--for=delete", "pod", "-l", "app.kubernetes.io/component=operator",
+                      "--timeout=60s", timeout=90)
+        stopped = time.monotonic()
+        time.sleep(self.operator_down_s)
+        phase_at_restart = stack.get("curationjob", self.flow.curation).get("status", {}).get(
+            "phase")
+        job_state = stack.get("job", job).get("status", {})
+        stack.kubectl("scale", OPERATOR, "--replicas=1")
+        stack.kubectl("rollout", "status", OPERATOR, "--timeout=120s", timeout=150)
+        stack.say(f"FAULT: operator back after {time.monotonic() - stopped:.0f}s")
+        self.done["operator"] = {"job_uid": uid, "down_s": round(time.monotonic() - stopped),
+                                 "curation_phase_when_restarted": phase_at_restart,
+                                 "job_finished_while_down": bool(
+                                     job_state.get("succeeded") or job_state.get("failed"))}
+
+    # ------------------------------------------------------------------ fault 2
+    def _checkpointed(self, stack: Stack) -> bool:
+        key = f"checkpoints/{self.flow.grpo}/LATEST"
+        try:
+            body = stack.s3.client().get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        except stack.s3.client().exceptions.NoSuchKey:
+            return False
+        self.checkpoint = body.decode().strip()
+        return True
+
+    def _kill_grpo_pods(self, stack: Stack) -> None:
+        job = f"{self.flow.grpo}-grpo"
+        pods = stack.get("pods", "-l", f"zhufu.dev/job={job}")["items"]
+        running = [p["metadata"]["name"] for p in pods
+                   if (p.get("status") or {}).get("phase") == "Running"]
+        stack.say(f"FAULT: {self.checkpoint} is in the bucket; killing pods {running}")
+        stack.kubectl("delete", "pod", "-l", f"zhufu.dev/job={job}", "--grace-period=0",
+                      "--force", "--wait=false")
+        self.done["grpo_pods"] = {"checkpoint": self.checkpoint, "killed": running}
+
+    # ------------------------------------------------------------------ after the flow
+    def verify(self, stack: Stack) -> dict[str, Any]:
+        """Check what each fault should have left; return what was seen (raise on a miss)."""
+        problems = [f"fault {f} never fired" for f in ("operator", "grpo_pods")
+                    if f not in self.done]
+        if "operator" in self.done:
+            jobs = stack.get("jobs", "-l", f"zhufu.dev/owner={self.flow.curation}")["items"]
+            uids = [j["metadata"]["uid"] for j in jobs]
+            created = [e for e in stack.get("events")["items"]
+                       if e.get("reason") == "JobCreated"
+                       and e["involvedObject"]["name"] == self.flow.curation]
+            self.done["operator"].update(jobs=len(jobs), job_created_events=sum(
+                int(e.get("count", 1)) for e in created))
+            if uids != [self.done["operator"]["job_uid"]]:
+                problems.append(f"CurationJob has Jobs {uids}, expected only the one created "
+                                f"before the stop ({self.done['operator']['job_uid']})")
+            if self.done["operator"]["job_created_events"] != 1:
+                problems.append(f"{self.done['operator']['job_created_events']} JobCreated "
+                                "Events for the CurationJob, expected 1")
+        if "grpo_pods" in self.done:
+            job = stack.get("job", f"{self.flow.grpo}-grpo")
+            failed = int(job.get("status", {}).get("failed", 0))
+            limit = int(job["spec"]["backoffLimit"])
+            status = stack.get("grporun", self.flow.grpo)["status"]
+            run = _mlflow(stack, "runs/get", run_id=status.get("mlflowRunId", ""))["run"]
+            tags = {t["key"]: t["value"] for t in run["data"].get("tags", [])}
+            metrics = {m["key"]: m["value"] for m in run["data"].get("metrics", [])}
+            self.done["grpo_pods"].update(
+                job_failed=failed, backoff_limit=limit,
+                resumed_from=tags.get("zhufu.resumed_from"),
+                final_step=metrics.get("steps"))
+            if not 1 <= failed <= limit:
+                problems.append(f"GRPO Job failed count {failed}, expected 1..{limit}")
+            if tags.get("zhufu.resumed_from") != self.done["grpo_pods"]["checkpoint"]:
+                problems.append(f"GRPO resumed from {tags.get('zhufu.resumed_from')!r}, "
+                                f"expected {self.done['grpo_pods']['checkpoint']!r}")
+            if metrics.get("steps") != float(self.flow.max_steps):
+                problems.append(f"GRPO ended at step {metrics.get('steps')}, expected "
+                                f"{self.flow.max_steps}")
+        if problems:
+            raise StepFailed("fault checks failed:\n  " + "\n  ".join(problems))
+        return self.done
