@@ -50,7 +50,7 @@ async def test_apply_get_wait_replace_delete(tmp_path: Path) -> None:
         assert "created" in await ok(cluster, "apply", "-f", str(CRDS))
         out = await ok(cluster, "apply", "-f", "-", stdin=json.dumps(JT))
         assert out.strip() == "judgetraining.zhufu.dev/j1 created"
-        table = (await ok(cluster, "get", "jt")).splitlines()  # short name from discovery
+        table = (await ok(cluster, "get", "zjt")).splitlines()  # short name from discovery
         assert table[0].split() == ["NAME", "PHASE", "MLFLOW-RUN", "AGE"], table
         assert table[1].split()[0] == "j1"
         stored = json.loads(await ok(cluster, "get", "judgetraining", "j1", "-o", "json"))
@@ -70,7 +70,7 @@ async def test_apply_get_wait_replace_delete(tmp_path: Path) -> None:
 
         # kubectl wait: list+watch with fieldSelector metadata.name=j1, bookmark, condition
         waiter = asyncio.create_task(kubectl(cluster, "wait", "--for=condition=Succeeded",
-                                             "jt/j1", "--timeout=30s"))
+                                             "zjt/j1", "--timeout=30s"))
         await asyncio.sleep(1.5)
         assert not waiter.done()
         cluster.emu.patch("judgetrainings", "default", "j1", {"status": {
@@ -80,11 +80,11 @@ async def test_apply_get_wait_replace_delete(tmp_path: Path) -> None:
         }}, status=True)
         done = await asyncio.wait_for(waiter, 30)
         assert done.returncode == 0 and "condition met" in done.stdout, done.stderr
-        assert "Succeeded" in await ok(cluster, "get", "jt", "j1")
+        assert "Succeeded" in await ok(cluster, "get", "zjt", "j1")
 
         # kubectl replace is a PUT; replacing from a stale copy is a 409
         path = tmp_path / "j1.yaml"
-        path.write_text(await ok(cluster, "get", "jt", "j1", "-o", "yaml"))
+        path.write_text(await ok(cluster, "get", "zjt", "j1", "-o", "yaml"))
         obj = yaml.safe_load(path.read_text())
         obj["spec"]["rounds"] = 4
         path.write_text(yaml.safe_dump(obj))
@@ -92,7 +92,7 @@ async def test_apply_get_wait_replace_delete(tmp_path: Path) -> None:
         proc = await kubectl(cluster, "replace", "-f", str(path))
         assert proc.returncode != 0 and "Conflict" in proc.stderr, proc.stderr
 
-        assert "deleted" in await ok(cluster, "delete", "jt", "j1")
+        assert "deleted" in await ok(cluster, "delete", "zjt", "j1")
         assert cluster.emu.get("judgetrainings", "default", "j1") is None
 
 
