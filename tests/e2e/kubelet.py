@@ -256,35 +256,23 @@ class Kubelet:
         last: dict[str, Any] | None = None
         backoff = 1.0
         while True:
-            if not await self._launch(run):
-                self._terminated(pod, 128, "StartError", f"cannot start {run.prepared.command[0]}")
-                break
-            run.ready = run.prepared.probe is None
-            self._status(run.namespace, run.name, {
-                "phase": "Running", "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
-                "podIPs": [{"ip": "127.0.0.1"}], "startTime": now(),
-                "conditions": self._conditions(True, run.ready),
-                "containerStatuses": [self._container(
-                    pod, {"running": {"startedAt": now()}}, run.ready, run.restarts, last)]})
-            probe = asyncio.create_task(self._probe(run, pod, last)) \
-                if run.prepared.probe else None
-            assert run.proc is not None
-            code = await run.proc.wait()
-            if probe is not None:
-                probe.cancel()
-            kill_marked(run.mark)  # the container's other processes go with it
-            exit_code = 128 - code if code < 0 else code
-            message = _termination_message(run, exit_code)
+            if await self._launch(run):
+                assert run.proc is not None
+                code = await self._running(run, pod, last)
+                exit_code = 128 - code if code < 0 else code
+                message = _termination_message(run, exit_code)
+                reason = "Completed" if exit_code == 0 else "Error"
+            else:  # like a container runtime's "executable file not found"
+                exit_code, reason = 128, "StartError"
+                message = f"failed to start {run.prepared.command[0]!r}: not found"
             restart = not run.killed and (run.restart == "Always" or (
                 run.restart == "OnFailure" and exit_code != 0))
             if not restart:
-                self._terminated(pod, exit_code, "Completed" if exit_code == 0 else "Error",
-                                 message)
+                self._terminated(pod, exit_code, reason, message)
                 break
             run.restarts += 1
             last = {"terminated": {"exitCode": exit_code, "message": message,
-                                   "reason": "Completed" if exit_code == 0 else "Error",
-                                   "finishedAt": now()}}
+                                   "reason": reason, "finishedAt": now()}}
             self._status(run.namespace, run.name, {
                 "phase": "Running", "conditions": self._conditions(True, False),
                 "containerStatuses": [self._container(pod, {"waiting": {
@@ -294,10 +282,29 @@ class Kubelet:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
             if run.killed:
-                self._terminated(pod, exit_code, "Error", message)
+                self._terminated(pod, exit_code, reason, message)
                 break
         self.running.pop(key, None)
         self.done.add(key)
+
+    async def _running(self, run: Running, pod: dict[str, Any], last: dict[str, Any] | None
+                       ) -> int:
+        """Report the started container ``Running`` (probing readiness); its exit status."""
+        assert run.proc is not None
+        run.ready = run.prepared.probe is None
+        self._status(run.namespace, run.name, {
+            "phase": "Running", "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
+            "podIPs": [{"ip": "127.0.0.1"}], "startTime": now(),
+            "conditions": self._conditions(True, run.ready),
+            "containerStatuses": [self._container(
+                pod, {"running": {"startedAt": now()}}, run.ready, run.restarts, last)]})
+        probe = asyncio.create_task(self._probe(run, pod, last)) \
+            if run.prepared.probe else None
+        code = await run.proc.wait()
+        if probe is not None:
+            probe.cancel()
+        kill_marked(run.mark)  # the container's other processes go with it
+        return code
 
     async def _probe(self, run: Running, pod: dict[str, Any], last: dict[str, Any] | None
                      ) -> None:

@@ -194,3 +194,29 @@ async def test_deleted_running_pod_counts_as_failure_and_is_replaced(tmp_path: P
         assert status["failed"] == 1
         await until(lambda: [p for p in pods(cluster, "victim")
                              if p["metadata"]["name"] != name], "a replacement pod")
+
+
+async def test_deployment_pod_that_cannot_start_backs_off_in_place(tmp_path: Path) -> None:
+    """A missing executable restarts the container in the same pod (CrashLoopBackOff,
+    growing restartCount), never a stream of new pods."""
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "broken", "namespace": NS},
+           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "broken"}},
+                    "template": {"metadata": {"labels": {"app": "broken"}}, "spec": {
+                        "containers": [{"name": "c", "image": "x",
+                                        "command": ["no-such-binary-here"]}]}}}}
+    async with Cluster(tmp_path) as cluster:
+        cluster.emu.create("deployments", dep)
+
+        def restarted() -> dict[str, Any] | None:
+            for p in cluster.emu.objects("pods", NS):
+                cs = ((p.get("status") or {}).get("containerStatuses") or [{}])[0]
+                if cs.get("restartCount", 0) >= 2:
+                    return cs
+            return None
+
+        cs = await until(restarted, "two restarts", 20)
+        assert cs["lastState"]["terminated"]["reason"] == "StartError"
+        assert len(cluster.emu.objects("pods", NS)) == 1
+        status = cluster.emu.get("deployments", NS, "broken")["status"]
+        assert (status["replicas"], status["readyReplicas"]) == (1, 0)
