@@ -155,7 +155,9 @@ def running_mlflow_server(s3: S3Server, workdir: Path, bucket: str = "zhufu-mlfl
     """
     s3.client().create_bucket(Bucket=bucket)
     port = free_port()
-    env = {**os.environ, **s3.env}
+    # No MLflow job runner: Zhufu uses none of its jobs, and its huey consumers (7 processes
+    # importing mlflow) slowed the server's start to minutes on the shared 2 cores.
+    env = {**os.environ, **s3.env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     cmd = [str(BIN / "mlflow"), "server", "--backend-store-uri",
            f"sqlite:///{workdir}/mlflow.db", "--artifacts-destination",
            f"s3://{bucket}/artifacts", "--serve-artifacts", "--host", "127.0.0.1", "--port",
