@@ -67,6 +67,7 @@ class Cluster:
         self._loop: asyncio.Task[None] | None = None
         self.url = ""
         self.errors: list[str] = []
+        self._closing = False
 
     @property
     def kubeconfig_path(self) -> Path:
@@ -85,6 +86,7 @@ class Cluster:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._closing = True  # the loop ends at its next turn even if the cancel is lost
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -96,7 +98,7 @@ class Cluster:
         await self.emu.__aexit__(None, None, None)
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 self._service_accounts()
                 self.jobs.sync()

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import copy
 import datetime as dt
 import json
@@ -248,10 +249,11 @@ class KubeEmulator(kmock.KubernetesEmulator):
         """Return at the next write to the store, or after ``timeout`` seconds."""
         if self._tick is None:
             self._tick = asyncio.Event()
-        try:
-            await asyncio.wait_for(self._tick.wait(), timeout)
-        except TimeoutError:
-            pass
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races
+        # its timeout, and a loop cancelled in here would then never stop.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._tick.wait()
 
     # ---------------------------------------------------------------- fault injection
     def fail_next(self, match: Callable[[kmock.Request], bool], status: int = 500,
@@ -742,11 +744,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 if left <= 0 or self.closing or transport is None or transport.is_closing():
                     break
                 if position >= len(self.history):
-                    tick = self._tick or asyncio.Event()
-                    try:
-                        await asyncio.wait_for(tick.wait(), timeout=min(left, 1))
-                    except TimeoutError:
-                        pass
+                    await self.changed(min(left, 1))
                 pending = [copy.deepcopy(e) for _, k, e in self.history[position:]
                            if k == res.key]
                 position = len(self.history)
