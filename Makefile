@@ -12,7 +12,7 @@ export DO_NOT_TRACK = 1
 export HF_HUB_DISABLE_TELEMETRY = 1
 export HF_HUB_OFFLINE = 1
 
-.PHONY: install run test test-all test-slow-ci test-registry lint images wheelhouse clean
+.PHONY: install run test test-all test-slow-ci test-distributed test-registry lint images wheelhouse clean
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ run: install
 
 test: install
 	$(VENV)/bin/pytest
+
+# The rank-safety tests: sft, train-rm and grpo on 2 ranks under torchrun (CPU, gloo).
+test-distributed: install
+	$(VENV)/bin/pytest -m distributed
 
 test-all: install
 	$(VENV)/bin/pytest -m "slow or not slow"

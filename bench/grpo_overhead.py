@@ -51,14 +51,14 @@ def bare(steps: int) -> float:
 
 
 def zhufu(steps: int) -> float:
-    """The same through run_grpo (guarded rewards, MLflow logging, checkpoints off)."""
+    """The same through ``zhufu grpo``'s stage (guarded rewards, MLflow, checkpoints off)."""
     from zhufu.pipeline.config import GRPOConfig, RewardSpec
-    from zhufu.pipeline.train.grpo import run_grpo
+    from zhufu.pipeline.stage_runner import run
 
     with tempfile.TemporaryDirectory() as ckpt:
-        result = run_grpo(GRPOConfig(policy="tiny", rewards=[RewardSpec(name="format")],
-                                     max_steps=steps, save_steps=10 * steps,
-                                     checkpoint_dir=ckpt, resume="never", **SETTINGS))
+        result = run("grpo", GRPOConfig(policy="tiny", rewards=[RewardSpec(name="format")],
+                                        max_steps=steps, save_steps=10 * steps,
+                                        checkpoint_dir=ckpt, resume="never", **SETTINGS))
     return result.metrics["seconds"] / steps
 
 

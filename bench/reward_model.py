@@ -1,6 +1,6 @@
 """Reward-model training throughput and held-out accuracy, per base model, on the paper's pairs.
 
-Runs the real stage (``run_train_rm``: TRL RewardTrainer, MLflow run, registration) once per
+Runs the real stage (``zhufu train-rm``: TRL RewardTrainer, MLflow run, registration) once per
 variant, each for the same number of steps on the same seeded split, into a throw-away
 ``ZHUFU_HOME``, and prints one JSON row per variant: wall seconds, training pairs per second,
 and the accuracies (overall / near-same-length) of the RM and of both baselines.
@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from zhufu.pipeline.config import RewardModelConfig, load_config
-    from zhufu.pipeline.train.reward_model import run_train_rm
+    from zhufu.pipeline.stage_runner import run
 
     rows = []
     for spec in args.variant or ["char", "tiny"]:
@@ -56,7 +56,7 @@ def main() -> None:
                                *overrides])
             load_before = os.getloadavg()[0]
             started = time.perf_counter()
-            result = run_train_rm(cfg)
+            result = run("train-rm", cfg)
             wall = time.perf_counter() - started
         m = result.metrics
         row = {"variant": label, "steps": args.steps, "wall_s": round(wall, 1),

@@ -97,8 +97,12 @@ def headless_service(kind: Kind, name: str, namespace: str) -> dict[str, Any]:
 
 
 def command(kind: Kind, name: str, nodes: int, gpus: int) -> list[str]:
-    """The container command: the stage CLI, wrapped in torchrun for several GPUs or nodes."""
+    """The container command: the stage CLI, wrapped in torchrun for several GPUs or nodes
+    when the kind's stages are distributed (single-process stages such as ``curate`` run
+    once, whatever the GPUs; validation refuses ``nodes > 1`` for them)."""
     stage = ["zhufu", *kind.cli, "--config", CONFIG_PATH]
+    if not kind.distributed:
+        return stage
     if nodes > 1:
         job = child_names(kind, name).job
         return ["torchrun", f"--nnodes={nodes}", f"--nproc-per-node={max(gpus, 1)}",

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
@@ -41,7 +41,7 @@ import kopf
 from zhufu.operator import builders, dependencies
 from zhufu.operator import settings as settings_mod
 from zhufu.operator.kube import Kube, configure_client
-from zhufu.operator.spec import API_VERSION, GROUP, KINDS, VERSION, Kind
+from zhufu.operator.spec import API_VERSION, GROUP, KINDS, VERSION, Kind, kind_of
 from zhufu.operator.status import (
     JobState,
     changed,
@@ -152,7 +152,14 @@ async def _dependencies(kind: Kind, body: dict[str, Any], deps: dict[str, Any],
         if (status.get("phase"), status.get("message")) != ("Waiting", text):
             await _write_status(kind, body, status, new)
         raise kopf.TemporaryError(text, delay=s.dependency_poll_s)
-    return dependencies.apply_models(config, check.models or {}) if check.models else config
+    if not check.models:
+        return config
+    status = dict(body.get("status") or {})
+    if status.get("resolved") != check.models:  # what the run took, for lineage
+        meta = body["metadata"]
+        await kube().patch_status(API_VERSION, kind.plural, meta["namespace"], meta["name"],
+                                  {"resolved": check.models})
+    return dependencies.apply_models(config, check.models)
 
 
 async def reconcile(kind: Kind, body: kopf.Body, runtime_s: float) -> None:
@@ -250,51 +257,71 @@ def _unfinished(status: kopf.Status, **_: Any) -> bool:
     return dict(status or {}).get("phase") not in TERMINAL
 
 
-def _register(kind: Kind) -> None:
-    prefix = kind.kind.lower()
-    res = (GROUP, VERSION, kind.plural)
-
-    async def on_create(body: kopf.Body, runtime: Any, **_: Any) -> None:
-        await reconcile(kind, body, runtime.total_seconds())
-
-    async def on_update(body: kopf.Body, meta: kopf.Meta, status: kopf.Status,
-                        **_: Any) -> None:
-        current = dict(status or {})
-        if not current.get("jobName") and current.get("phase") not in TERMINAL:
-            return  # nothing started yet: the create handler reads the new spec
-        generation = int(meta.get("generation") or 0)
-        msg = (f"spec generation {generation} was not applied: a started or finished stage is"
-               " never restarted; create a new resource to run with the new spec")
-        conds = set_condition(current.get("conditions") or [], "SpecChangeIgnored", True,
-                              "SpecChangeIgnored", msg, generation)
-        obj = dict(body)
-        await kube().patch_status(API_VERSION, kind.plural, obj["metadata"]["namespace"],
-                                  obj["metadata"]["name"], {"conditions": conds})
-        _event(obj, "Warning", "SpecChangeIgnored", msg)
-
-    async def on_timer(body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
-        done = await recheck(kind, body)
-        if done != "idle":
-            logger.debug("recheck: %s", done)
-
-    async def on_delete(name: str, namespace: str, **_: Any) -> None:
-        names = builders.child_names(kind, name)
-        await kube().delete("batch/v1", "Job", namespace, names.job)
-        await kube().delete("v1", "Service", namespace, names.service)
-        await kube().delete("v1", "ConfigMap", namespace, names.config_map)
-
-    # backoff: an API error (500, timeout) retries the handler after 2 s, not Kopf's 60 s.
-    kopf.on.create(*res, id=f"{prefix}_create", backoff=RETRY_S)(on_create)
-    kopf.on.resume(*res, id=f"{prefix}_resume", backoff=RETRY_S)(on_create)
-    kopf.on.update(*res, field="spec", id=f"{prefix}_update", backoff=RETRY_S)(on_update)
-    kopf.on.delete(*res, id=f"{prefix}_delete", backoff=RETRY_S)(on_delete)
-    # only while unfinished: Kopf stops the timer once the resource Succeeded or Failed
-    kopf.timer(*res, id=f"{prefix}_recheck", interval=RECHECK_S, initial_delay=RECHECK_S,
-               when=_unfinished, errors=kopf.ErrorsMode.IGNORED)(on_timer)
+# One function per event, shared by the kinds: each looks its kind up from the resource.
+# Handler ids are Kopf's stored progress in live resources: never rename them.
+# backoff: an API error (500, timeout) retries the handler after 2 s, not Kopf's 60 s.
 
 
-for _kind in KINDS.values():
-    _register(_kind)
+@kopf.on.create(GROUP, VERSION, "curationjobs", id="curationjob_create", backoff=RETRY_S)
+@kopf.on.resume(GROUP, VERSION, "curationjobs", id="curationjob_resume", backoff=RETRY_S)
+@kopf.on.create(GROUP, VERSION, "judgetrainings", id="judgetraining_create", backoff=RETRY_S)
+@kopf.on.resume(GROUP, VERSION, "judgetrainings", id="judgetraining_resume", backoff=RETRY_S)
+@kopf.on.create(GROUP, VERSION, "grporuns", id="grporun_create", backoff=RETRY_S)
+@kopf.on.resume(GROUP, VERSION, "grporuns", id="grporun_resume", backoff=RETRY_S)
+async def on_create(resource: kopf.Resource, body: kopf.Body, runtime: timedelta,
+                    **_: Any) -> None:
+    """A new resource, or one found at operator start: reconcile it."""
+    await reconcile(kind_of(resource.plural), body, runtime.total_seconds())
+
+
+@kopf.on.update(GROUP, VERSION, "curationjobs", field="spec", id="curationjob_update",
+                backoff=RETRY_S)
+@kopf.on.update(GROUP, VERSION, "judgetrainings", field="spec", id="judgetraining_update",
+                backoff=RETRY_S)
+@kopf.on.update(GROUP, VERSION, "grporuns", field="spec", id="grporun_update",
+                backoff=RETRY_S)
+async def on_update(resource: kopf.Resource, body: kopf.Body, meta: kopf.Meta,
+                    status: kopf.Status, **_: Any) -> None:
+    """A spec change: ignored once the stage started (recorded in ``SpecChangeIgnored``)."""
+    current = dict(status or {})
+    if not current.get("jobName") and current.get("phase") not in TERMINAL:
+        return  # nothing started yet: the create handler reads the new spec
+    generation = int(meta.get("generation") or 0)
+    msg = (f"spec generation {generation} was not applied: a started or finished stage is"
+           " never restarted; create a new resource to run with the new spec")
+    conds = set_condition(current.get("conditions") or [], "SpecChangeIgnored", True,
+                          "SpecChangeIgnored", msg, generation)
+    obj = dict(body)
+    await kube().patch_status(API_VERSION, resource.plural, obj["metadata"]["namespace"],
+                              obj["metadata"]["name"], {"conditions": conds})
+    _event(obj, "Warning", "SpecChangeIgnored", msg)
+
+
+@kopf.on.delete(GROUP, VERSION, "curationjobs", id="curationjob_delete", backoff=RETRY_S)
+@kopf.on.delete(GROUP, VERSION, "judgetrainings", id="judgetraining_delete", backoff=RETRY_S)
+@kopf.on.delete(GROUP, VERSION, "grporuns", id="grporun_delete", backoff=RETRY_S)
+async def on_delete(resource: kopf.Resource, name: str, namespace: str, **_: Any) -> None:
+    """Delete the children explicitly (ownerReferences also let the GC remove them)."""
+    names = builders.child_names(kind_of(resource.plural), name)
+    await kube().delete("batch/v1", "Job", namespace, names.job)
+    await kube().delete("v1", "Service", namespace, names.service)
+    await kube().delete("v1", "ConfigMap", namespace, names.config_map)
+
+
+# Only while unfinished: Kopf stops the timer once the resource Succeeded or Failed.
+_TIMER = {"interval": RECHECK_S, "initial_delay": RECHECK_S, "when": _unfinished,
+          "errors": kopf.ErrorsMode.IGNORED}
+
+
+@kopf.timer(GROUP, VERSION, "curationjobs", id="curationjob_recheck", **_TIMER)
+@kopf.timer(GROUP, VERSION, "judgetrainings", id="judgetraining_recheck", **_TIMER)
+@kopf.timer(GROUP, VERSION, "grporuns", id="grporun_recheck", **_TIMER)
+async def on_timer(resource: kopf.Resource, body: kopf.Body, logger: logging.Logger,
+                   **_: Any) -> None:
+    """The safety net for lost progress (see the module docstring)."""
+    done = await recheck(kind_of(resource.plural), body)
+    if done != "idle":
+        logger.debug("recheck: %s", done)
 
 
 async def _child_changed(labels: dict[str, str], namespace: str | None) -> None:

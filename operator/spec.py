@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from zhufu.pipeline.config import CurateConfig, GRPOConfig, JudgeTrainConfig, StageConfig
+from zhufu.pipeline import stages
+from zhufu.pipeline.config import StageConfig
 
 GROUP = "zhufu.dev"
 VERSION = "v1alpha1"
@@ -94,47 +95,46 @@ class Dependencies(K8sModel):
         "URI; fills rewards[name=rm].model.")
 
 
-def _spec_model(name: str, bases: tuple[type[BaseModel], ...], doc: str) -> type[BaseModel]:
-    model = create_model(name, __base__=bases, __doc__=doc)
-    return model
-
-
-CurationJobSpec = _spec_model("CurationJobSpec", (CurateConfig, Workload),
-                              "Multi-agent curation (zhufu curate) as a Job.")
-JudgeTrainingSpec = _spec_model("JudgeTrainingSpec", (JudgeTrainConfig, Workload),
-                                "Adversarial judge training (zhufu judge train) as a Job.")
-GRPORunSpec = _spec_model("GRPORunSpec", (GRPOConfig, Workload, Dependencies),
-                          "GRPO policy training (zhufu grpo) as a Job.")
-
-
 @dataclass(frozen=True)
 class Kind:
-    """One custom resource kind and the stage it runs."""
+    """One custom resource kind: its names, and what its Job runs (from the stage table)."""
 
     kind: str
     plural: str
     singular: str
     short: str
-    stage: str  # child name suffix
-    cli: tuple[str, ...]  # the zhufu sub-command
+    stage: str  # the Job's name suffix (NAME-<stage>): stored state in live clusters
+    cli: tuple[str, ...]  # the zhufu command the Job runs (its main stage's)
     config: type[StageConfig]
     spec: type[BaseModel]
+    distributed: bool  # every step rank-safe: torchrun for several GPUs or nodes
 
     @property
     def crd_name(self) -> str:
         return f"{self.plural}.{GROUP}"
 
 
-KINDS: dict[str, Kind] = {
-    k.kind: k
-    for k in (
-        Kind("CurationJob", "curationjobs", "curationjob", "zcj", "curate", ("curate",),
-             CurateConfig, CurationJobSpec),
-        Kind("JudgeTraining", "judgetrainings", "judgetraining", "zjt", "judge",
-             ("judge", "train"), JudgeTrainConfig, JudgeTrainingSpec),
-        Kind("GRPORun", "grporuns", "grporun", "zgr", "grpo", ("grpo",), GRPOConfig, GRPORunSpec),
-    )
-}
+#: kubectl short names (``kubectl get zcj``; plain ``cj`` is CronJob's).
+SHORT_NAMES = {"CurationJob": "zcj", "JudgeTraining": "zjt", "GRPORun": "zgr"}
+#: Spec fields beyond the stage config and the workload.
+EXTRA_SPEC: dict[str, tuple[type[BaseModel], ...]] = {"GRPORun": (Dependencies,)}
+
+
+def _kind(definition: stages.Kind) -> Kind:
+    """A :class:`Kind` from the stage table's entry: the spec model is the main stage's
+    config, inlined next to the workload fields (and GRPORun's dependencies)."""
+    main = definition.main
+    doc = f"{definition.title} (zhufu {' '.join(main.command)}) as a Job"
+    later = [f"then {s.stage} when {s.section} is set" for s in definition.steps if s.section]
+    spec = create_model(f"{definition.kind}Spec",
+                        __base__=(main.config, Workload, *EXTRA_SPEC.get(definition.kind, ())),
+                        __doc__=f"{', '.join([doc, *later])}.")
+    name = definition.kind.lower()
+    return Kind(definition.kind, f"{name}s", name, SHORT_NAMES[definition.kind], definition.job,
+                main.command, main.config, spec, definition.distributed)
+
+
+KINDS: dict[str, Kind] = {k: _kind(d) for k, d in stages.KINDS.items()}
 
 WORKLOAD_FIELDS = frozenset(Workload.model_fields)
 DEPENDENCY_FIELDS = frozenset(Dependencies.model_fields)

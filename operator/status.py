@@ -15,7 +15,8 @@ from typing import Any
 
 from zhufu.pipeline.results import StageResult
 
-CONDITION_TYPES = ("Created", "Running", "Succeeded", "Failed")
+#: Every condition type the operator writes (phase_conditions and SpecChangeIgnored).
+CONDITION_TYPES = ("Created", "Running", "Succeeded", "Failed", "SpecChangeIgnored")
 _PULL = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
 _CONFIG = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
 HINTS = {
@@ -173,6 +174,8 @@ def job_state(job: dict[str, Any] | None, pods: list[dict[str, Any]]) -> JobStat
 def set_condition(conditions: list[dict[str, Any]], ctype: str, status: bool, reason: str,
                   message: str, generation: int | None = None) -> list[dict[str, Any]]:
     """A new conditions list with ``ctype`` set; lastTransitionTime moves only on a flip."""
+    if ctype not in CONDITION_TYPES:
+        raise ValueError(f"condition type {ctype!r} is not one of {CONDITION_TYPES}")
     value = "True" if status else "False"
     out = [dict(c) for c in conditions]
     for c in out:

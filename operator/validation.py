@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from zhufu.operator.builders import LLM_KEY_FILE, MAX_JOB_NAME, child_names
 from zhufu.operator.dependencies import default_rewards
-from zhufu.operator.spec import Kind, Workload, split_spec
+from zhufu.operator.spec import KINDS, Kind, Workload, split_spec
 
 
 class SpecError(ValueError):
@@ -78,8 +78,10 @@ def validate(kind: Kind, name: str, spec: dict[str, Any]
 
 def _check_workload(kind: Kind, workload: dict[str, Any], config: dict[str, Any]) -> None:
     gpus = workload.get("resources", {}).get("gpus", 0)
-    if workload.get("nodes", 1) > 1 and kind.kind != "GRPORun":
-        raise SpecError("spec.nodes", f"{kind.kind} runs on one node; only GRPORun uses nodes > 1")
+    if workload.get("nodes", 1) > 1 and not kind.distributed:
+        several = ", ".join(k.kind for k in KINDS.values() if k.distributed)
+        raise SpecError("spec.nodes", f"{kind.kind} runs on one node (its stages run in one "
+                        f"process); only {several} uses nodes > 1")
     for i, tol in enumerate(workload.get("tolerations", [])):
         if tol.get("operator") == "Exists" and tol.get("value"):
             raise SpecError(f"spec.tolerations[{i}].value", "must be empty when operator is Exists")

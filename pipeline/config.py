@@ -106,6 +106,14 @@ class LoRAConfig(Strict):
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
     )
 
+    def to_peft(self, task_type: str) -> Any:
+        """The ``peft.LoraConfig`` for ``task_type`` (``CAUSAL_LM``, ``SEQ_CLS``); peft is
+        imported here, when a stage trains with LoRA."""
+        from peft import LoraConfig
+
+        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
+                          target_modules=list(self.target_modules), task_type=task_type)
+
 
 class StageConfig(Strict):
     """Fields every stage shares."""
@@ -218,6 +226,13 @@ class RewardModelConfig(StageConfig):
     register_as: str = "zhufu-reward"
     alias: str | None = Field("candidate", description="Alias set on the new version.")
 
+    @model_validator(mode="after")
+    def _lora_needs_pretrained(self) -> RewardModelConfig:
+        if self.lora is not None and self.base_model == "char":
+            raise ValueError("lora adapts a pretrained model; base_model 'char' trains a fresh "
+                             "encoder from scratch: drop lora or pick another base_model")
+        return self
+
 
 class JudgeTrainConfig(StageConfig):
     queries: str | None = Field(None, description="Queries for adversarial rounds.")
@@ -236,7 +251,6 @@ class JudgeTrainConfig(StageConfig):
     steps_per_round: int = Field(100, ge=0, description="Optimiser gradient steps per round.")
     learning_rate: float = Field(0.03, gt=0)
     max_reflections: int = Field(1000, ge=0, description="Reflections per round at most.")
-    binary: bool = True
     llm: LLMConfig = Field(default_factory=LLMConfig)
     register_as: str = "zhufu-judge"
 
@@ -318,25 +332,6 @@ class GRPOConfig(StageConfig):
             raise ValueError("vllm 'server' needs vllm_server_url")
         return self
 
-
-class EvalConfig(StageConfig):
-    a: str = Field("models:/zhufu-policy@sft", description="Baseline policy.")
-    b: str = Field("models:/zhufu-policy@grpo", description="Candidate policy.")
-    prompts: str | None = None
-    max_prompts: int = Field(64, ge=1)
-    judge: str | None = Field(None, description="Judge spec; None = the default judge.")
-    reward_model: str | None = None
-    bootstrap: int = Field(1000, ge=0)
-
-
-STAGES: dict[str, type[StageConfig]] = {
-    "sft": SFTConfig,
-    "curate": CurateConfig,
-    "train-rm": RewardModelConfig,
-    "judge-train": JudgeTrainConfig,
-    "grpo": GRPOConfig,
-    "eval": EvalConfig,
-}
 
 C = TypeVar("C", bound=BaseModel)
 

@@ -4,10 +4,10 @@ tiny models → SFT on the starter greetings → multi-agent curation of the SFT
 samples (offline analyser backend) → reward model on the curated pairs → adversarial judge
 training → GRPO with the judge (or RM, or both) → SFT vs GRPO on held-out queries → registry.
 
-Every stage is the same library function its own command runs, with a small config; each
-logs its own MLflow run nested under one ``run`` parent. Queries are split once
-(``starter_split``): stages train on the training queries and the comparison uses only
-held-out ones.
+Every stage runs through the same wrapper as its own command (``zhufu sft``…), from the
+stage table, with a small config; each logs its own MLflow run nested under one ``run``
+parent. Queries are split once (``starter_split``): stages train on the training queries
+and the comparison uses only held-out ones.
 """
 
 from __future__ import annotations
@@ -18,6 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from zhufu.pipeline.config import (
+    CurateConfig,
+    GRPOConfig,
+    JudgeTrainConfig,
+    RewardModelConfig,
+    RewardSpec,
+    SFTConfig,
+    StageConfig,
+)
+from zhufu.pipeline.results import StageResult
+from zhufu.pipeline.stage_runner import run_stage
+from zhufu.pipeline.stages import STAGES
 
 RewardChoice = Literal["judge", "rm", "mix"]
 
@@ -72,75 +85,67 @@ def _prepare_data(state: RunState, s: RunSettings) -> None:
     state.metrics.update({"queries/train": len(train), "queries/held_out": len(held_out)})
 
 
-def _sft(state: RunState, s: RunSettings) -> None:
-    from zhufu.pipeline.config import SFTConfig
-    from zhufu.pipeline.train.sft import run_sft
-
-    result = run_sft(SFTConfig(experiment=s.experiment, data=state.outputs["sft"],
-                               num_epochs=s.sft_epochs, learning_rate=s.sft_learning_rate,
-                               batch_size=16,
-                               seed=s.seed))
-    state.outputs["sft_policy"] = "models:/zhufu-policy@sft"
-    state.metrics["sft/train_loss"] = result.metrics.get("train_loss", float("nan"))
+def _sft(state: RunState, s: RunSettings) -> SFTConfig:
+    return SFTConfig(experiment=s.experiment, data=state.outputs["sft"],
+                     num_epochs=s.sft_epochs, learning_rate=s.sft_learning_rate,
+                     batch_size=16, seed=s.seed)
 
 
-def _curate(state: RunState, s: RunSettings) -> None:
-    from zhufu.pipeline.config import CurateConfig
-    from zhufu.pipeline.curation.stage import curate
-
-    result = curate(CurateConfig(
+def _curate(state: RunState, s: RunSettings) -> CurateConfig:
+    return CurateConfig(
         experiment=s.experiment, queries=state.outputs["train_queries"],
         policy=state.outputs["sft_policy"], samples_per_query=s.curate_samples,
         responses=state.outputs["dev_labels"], dev_labels=state.outputs["dev_labels"],
-        output_dir=str(state.work / "curation"), seed=s.seed))
-    state.outputs["pairs"] = result.outputs["pairs"]
-    state.metrics.update({f"curate/{k}": v for k, v in result.metrics.items()
-                          if k in ("pairs", "agreement", "candidates")})
+        output_dir=str(state.work / "curation"), seed=s.seed)
 
 
-def _train_rm(state: RunState, s: RunSettings) -> None:
-    from zhufu.pipeline.config import RewardModelConfig
-    from zhufu.pipeline.train.reward_model import run_train_rm
-
-    result = run_train_rm(RewardModelConfig(
-        experiment=s.experiment, data=state.outputs["pairs"], num_epochs=s.rm_epochs,
-        seed=s.seed, eval_fraction=0.2))
-    version = result.registered.get("zhufu-reward")
-    state.outputs["reward_model"] = f"models:/zhufu-reward/{version}"
-    state.metrics.update({f"rm/{k}": v for k, v in result.metrics.items() if "acc" in k})
+def _train_rm(state: RunState, s: RunSettings) -> RewardModelConfig:
+    return RewardModelConfig(experiment=s.experiment, data=state.outputs["pairs"],
+                             num_epochs=s.rm_epochs, seed=s.seed, eval_fraction=0.2)
 
 
-def _train_judge(state: RunState, s: RunSettings) -> None:
-    from zhufu.pipeline.config import JudgeTrainConfig
-    from zhufu.pipeline.judge.training import run_judge_train
-
-    result = run_judge_train(JudgeTrainConfig(
-        experiment=s.experiment, queries=state.outputs["train_queries"],
-        rounds=s.judge_rounds, seed=s.seed))
-    version = result.registered.get("zhufu-judge")
-    state.outputs["judge"] = f"models:/zhufu-judge/{version}" if version else result.outputs.get(
-        "judge")
-    state.metrics.update({f"judge/{k}": v for k, v in result.metrics.items()
-                          if "acc" in k or "fooled" in k})
+def _train_judge(state: RunState, s: RunSettings) -> JudgeTrainConfig:
+    return JudgeTrainConfig(experiment=s.experiment, queries=state.outputs["train_queries"],
+                            rounds=s.judge_rounds, seed=s.seed)
 
 
-def _grpo(state: RunState, s: RunSettings) -> None:
-    from zhufu.pipeline.config import GRPOConfig, RewardSpec
-    from zhufu.pipeline.train.grpo import run_grpo
-
+def _grpo(state: RunState, s: RunSettings) -> GRPOConfig:
     rewards = {"judge": [RewardSpec(name="judge", model=state.outputs["judge"])],
                "rm": [RewardSpec(name="rm", model=state.outputs["reward_model"])],
                "mix": [RewardSpec(name="judge", model=state.outputs["judge"]),
                        RewardSpec(name="rm", model=state.outputs["reward_model"], weight=0.5)]
                }[s.reward]
     rewards += [RewardSpec(name="format", weight=0.5), RewardSpec(name="repetition", weight=0.25)]
-    result = run_grpo(GRPOConfig(
+    return GRPOConfig(
         experiment=s.experiment, policy=state.outputs["sft_policy"], preset="tiny",
         prompts=state.outputs["train_queries"], rewards=rewards, max_steps=s.grpo_steps,
         save_steps=max(1, s.grpo_steps // 2), checkpoint_dir=str(state.work / "grpo-ckpt"),
-        resume="never", seed=s.seed))
-    state.outputs["grpo_policy"] = "models:/zhufu-policy@grpo"
-    state.metrics["grpo/steps"] = result.metrics.get("steps", 0.0)
+        resume="never", seed=s.seed)
+
+
+def _record(state: RunState, stage: str, result: StageResult) -> None:
+    """Keep what later stages and the report need from a stage's result."""
+    def version(name: str) -> str:
+        return f"models:/{name}/{result.registered[name]}"
+
+    keep: tuple[str, ...] = ()
+    if stage == "sft":
+        state.outputs["sft_policy"] = "models:/zhufu-policy@sft"
+        keep = ("train_loss",)
+    elif stage == "curate":
+        state.outputs["pairs"] = result.outputs["pairs"]
+        keep = ("pairs", "agreement", "candidates")
+    elif stage == "train-rm":
+        state.outputs["reward_model"] = version("zhufu-reward")
+        keep = tuple(k for k in result.metrics if "acc" in k)
+    elif stage == "judge-train":
+        state.outputs["judge"] = version("zhufu-judge")
+        keep = tuple(k for k in result.metrics if "acc" in k or "fooled" in k)
+    elif stage == "grpo":
+        state.outputs["grpo_policy"] = "models:/zhufu-policy@grpo"
+        keep = ("steps",)
+    prefix = {"train-rm": "rm", "judge-train": "judge"}.get(stage, stage)
+    state.metrics.update({f"{prefix}/{k}": result.metrics.get(k, float("nan")) for k in keep})
 
 
 def _compare(state: RunState, s: RunSettings) -> dict[str, Any]:
@@ -153,8 +158,10 @@ def _compare(state: RunState, s: RunSettings) -> dict[str, Any]:
                    samples_per_prompt=s.compare_samples)
 
 
-STEPS: list[tuple[str, Callable[[RunState, RunSettings], None]]] = [
-    ("data", _prepare_data), ("sft", _sft), ("curate", _curate), ("train-rm", _train_rm),
+#: The loop after the data is prepared: a stage of :data:`~zhufu.pipeline.stages.STAGES`
+#: and the config ``zhufu run`` gives it, built from what the earlier stages produced.
+STEPS: list[tuple[str, Callable[[RunState, RunSettings], StageConfig]]] = [
+    ("sft", _sft), ("curate", _curate), ("train-rm", _train_rm),
     ("judge-train", _train_judge), ("grpo", _grpo),
 ]
 
@@ -213,10 +220,14 @@ def run_all(settings: RunSettings | None = None, report_path: str | None = None)
                           run_name="zhufu-run", tags={"zhufu.stage": "run"}):
         mlflow.log_params({"reward": s.reward, "grpo_steps": s.grpo_steps,
                            "sft_epochs": s.sft_epochs, "judge_rounds": s.judge_rounds})
-        for name, step in STEPS:
+        print("\n=== zhufu run: data ===", flush=True)
+        t0 = time.perf_counter()
+        _prepare_data(state, s)
+        state.seconds["data"] = time.perf_counter() - t0
+        for name, config in STEPS:
             print(f"\n=== zhufu run: {name} ===", flush=True)
             t0 = time.perf_counter()
-            step(state, s)
+            _record(state, name, run_stage(STAGES[name], config(state, s)))
             state.seconds[name] = time.perf_counter() - t0
         print("\n=== zhufu run: compare SFT vs GRPO ===", flush=True)
         t0 = time.perf_counter()

@@ -27,11 +27,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from zhufu import __version__
+from zhufu.pipeline.distributed import is_main_process
 from zhufu.pipeline.errors import TrackingError
 from zhufu.pipeline.models.paths import data_dir
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 REGISTRY_ENV = "MLFLOW_REGISTRY_URI"
+#: Set by the operator in a pod: ``<plural>/<namespace>/<name>`` of the custom resource.
+RESOURCE_ENV = "ZHUFU_RESOURCE"
 HEALTH_TIMEOUT_S = 5.0
 #: Params whose dotted key contains one of these are never logged.
 SECRET_MARKERS = ("key", "secret", "token", "password")
@@ -153,27 +156,44 @@ def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+def lineage_tags(stage: str) -> dict[str, str]:
+    """Tags on a stage's run and on the versions it registers: the stage, the Zhufu version
+    and, in a pod, the custom resource that ran it (``ZHUFU_RESOURCE``, plural/namespace/name)."""
+    tags = {"zhufu.stage": stage, "zhufu.version": __version__}
+    if os.environ.get(RESOURCE_ENV):
+        tags["zhufu.resource"] = os.environ[RESOURCE_ENV]
+    return tags
+
+
 @contextmanager
-def stage_run(stage: str, config: BaseModel, experiment: str | None = None) -> Iterator[Any]:
-    """One MLflow run for one stage: config as params, ``zhufu.*`` tags; yields the run.
+def stage_run(stage: str, config: BaseModel, run_name: str | None = None) -> Iterator[Any]:
+    """One MLflow run for one stage on global rank 0: config as params, :func:`lineage_tags`;
+    yields the run (``None`` on the other ranks of a multi-process launch, which track
+    nothing).
 
     Inside another active run (``zhufu run`` wraps its stages) the stage run is nested.
     The run ends FAILED if the body raises.
     """
+    if not is_main_process():
+        yield None
+        return
     import mlflow
 
-    name = experiment or getattr(config, "experiment", None) or "zhufu"
-    exp_id = ensure_experiment(name)
+    exp_id = ensure_experiment(getattr(config, "experiment", None) or "zhufu")
     nested = mlflow.active_run() is not None
-    tags = {"zhufu.stage": stage, "zhufu.version": __version__}
-    with mlflow.start_run(experiment_id=exp_id, run_name=stage, nested=nested,
-                          tags=tags) as run:
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name or stage, nested=nested,
+                          tags=lineage_tags(stage)) as run:
         mlflow.log_params(flatten_params(config.model_dump(mode="json")))
         yield run
 
 
+# Logging helpers: no-ops on every rank but global rank 0, which owns the stage's MLflow run.
+
+
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
     """Log numeric metrics (non-numbers are skipped) at ``step`` on the active run."""
+    if not is_main_process():
+        return
     import mlflow
 
     clean = {k: float(v) for k, v in metrics.items()
@@ -182,11 +202,29 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
         mlflow.log_metrics(clean, step=step)
 
 
+def set_tags(tags: Mapping[str, str]) -> None:
+    """Set tags on the active run."""
+    if is_main_process():
+        import mlflow
+
+        mlflow.set_tags(dict(tags))
+
+
+def log_dict(data: Any, artifact_file: str) -> None:
+    """Log a JSON-able object as an artifact file of the active run."""
+    if is_main_process():
+        import mlflow
+
+        mlflow.log_dict(data, artifact_file)
+
+
 def log_dataset(uri: str, name: str, context: str) -> None:
     """Record a dataset input (``context`` = training / evaluation / …) on the active run.
 
     Only the source URI and name are logged (an MLflow ``MetaDataset``), not the data.
     """
+    if not is_main_process():
+        return
     import mlflow
     from mlflow.data.http_dataset_source import HTTPDatasetSource
     from mlflow.data.meta_dataset import MetaDataset
@@ -202,35 +240,38 @@ def log_dataset(uri: str, name: str, context: str) -> None:
 
 def log_figure(figure: Any, artifact_file: str) -> None:
     """Log a matplotlib figure as an image artifact (e.g. ``plots/scores.png``)."""
-    import mlflow
+    if is_main_process():
+        import mlflow
 
-    mlflow.log_figure(figure, artifact_file)
+        mlflow.log_figure(figure, artifact_file)
+
+
+def log_artifact(path: str | Path, artifact_path: str | None = None) -> None:
+    """Log a file under ``artifact_path`` of the active run."""
+    if is_main_process():
+        import mlflow
+
+        mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
 
 def log_png(path: str | Path, artifact_path: str | None = "plots") -> None:
-    """Log an image (or any) file under ``artifact_path`` of the active run."""
-    import mlflow
-
-    mlflow.log_artifact(str(path), artifact_path=artifact_path)
+    """Log an image file under ``plots/`` (or ``artifact_path``) of the active run."""
+    log_artifact(path, artifact_path)
 
 
-def register_model_dir(local_dir: str | Path, name: str, alias: str | None = None,
-                       tags: Mapping[str, str] | None = None,
-                       artifact_path: str = "model") -> str:
-    """Log the HF model dir to the active run (a new run if none) and register it.
+def register_dir(local_dir: str | Path, name: str, alias: str | None = None,
+                 tags: Mapping[str, str] | None = None, artifact_path: str = "model") -> str:
+    """Log a folder to the active run (a new run if none) and register it as a version.
 
     The files go under the run's ``artifact_path`` as they are (no MLflow flavor wrapper, so
-    any Hugging Face dir works and nothing is loaded into memory); a new version of
-    ``name`` points at them, ``tags`` are set on it and ``alias`` moves to it. Returns the
-    version number as a string.
+    any Hugging Face dir or judge state works and nothing is loaded into memory); a new
+    version of ``name`` points at them, ``tags`` are set on it and ``alias`` moves to it.
+    Returns the version number as a string.
     """
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    local_dir = Path(local_dir)
-    if not (local_dir / "config.json").is_file():
-        raise TrackingError(f"{local_dir}: not a Hugging Face model dir (no config.json)")
     configure()
     client = MlflowClient()
     started = mlflow.active_run() is None
@@ -253,6 +294,15 @@ def register_model_dir(local_dir: str | Path, name: str, alias: str | None = Non
     if alias:
         client.set_registered_model_alias(name, alias, version)
     return version
+
+
+def register_model_dir(local_dir: str | Path, name: str, alias: str | None = None,
+                       tags: Mapping[str, str] | None = None) -> str:
+    """:func:`register_dir` for a Hugging Face model dir (refuses a folder without
+    ``config.json``), so ``resolve_model("models:/NAME@ALIAS")`` gives back a loadable dir."""
+    if not (Path(local_dir) / "config.json").is_file():
+        raise TrackingError(f"{local_dir}: not a Hugging Face model dir (no config.json)")
+    return register_dir(local_dir, name, alias=alias, tags=tags)
 
 
 def ui_command(port: int = 5000, host: str = "127.0.0.1") -> list[str]:

@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from zhufu.pipeline.cli.common import ConfigOption, OverridesOption
+from zhufu.pipeline.cli.stages import add_stage_commands
 
 app = typer.Typer(help="Judge greetings: per-dimension scores, overall score, good/bad verdict.",
                   no_args_is_help=True)
+add_stage_commands(app, ("judge",))  # zhufu judge train
 
 
 @app.command("score")
@@ -52,16 +54,6 @@ def score(
     good = sum(r.label for r in results)
     typer.echo(f"scored {len(rows)} rows with judge {scorer.name}: {good} good, "
                f"{len(rows) - good} bad, {scorer.failures} failed -> {output}", err=True)
-
-
-@app.command("train")
-def train(config: ConfigOption = None, overrides: OverridesOption = None) -> None:
-    """Train the principle judge: generator vs detector rounds with a reflector; log every
-    round to MLflow, keep the best round by dev accuracy, register it as zhufu-judge."""
-    from zhufu.pipeline.config import JudgeTrainConfig, load_config
-    from zhufu.pipeline.judge.training import run_judge_train
-
-    typer.echo(run_judge_train(load_config(JudgeTrainConfig, config, overrides or [])).to_json())
 
 
 @app.command("ablation")

@@ -1,77 +1,70 @@
-"""The stage commands at the top level: ``zhufu sft``, ``curate``, ``train-rm``, ``grpo``.
+"""Stage commands, generated from :data:`zhufu.pipeline.stages.STAGES`.
 
-Each reads one config (``--config FILE`` plus ``--set KEY=VALUE`` overrides), runs the stage
-and prints its StageResult JSON on stdout. ``zhufu judge train`` is in :mod:`.judge`.
+Each reads one config (``--config FILE`` plus ``--set KEY=VALUE`` overrides, and the stage's
+own :class:`~zhufu.pipeline.stages.Option` flags), runs the stage through the stage wrapper
+and prints its StageResult JSON on stdout (global rank 0 only). Top-level stages (``zhufu
+sft``, ``curate``, ``train-rm``, ``grpo``) are in :data:`app`; a group adds its own with
+:func:`add_stage_commands` (``zhufu judge train``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from zhufu.pipeline.cli.common import ConfigOption, OverridesOption
+from zhufu.pipeline.stages import STAGES, Option, Stage
+
+
+def stage_command(stage: Stage) -> Callable[..., None]:
+    """The typer command of ``stage``: ``--config``, ``--set`` and its options."""
+
+    def command(config: Path | None = None, overrides: list[str] | None = None,
+                **options: Any) -> None:
+        from zhufu.pipeline import distributed
+        from zhufu.pipeline.config import load_config
+        from zhufu.pipeline.stage_runner import run
+
+        overrides = list(overrides or [])
+        run_options = {}
+        for option in stage.options:
+            value = options[option.name]
+            if option.field is None:
+                run_options[option.name] = value
+            elif value is not None:  # a shortcut for --set FIELD=VALUE
+                overrides.append(f"{option.field}={value}")
+        result = run(stage.name, load_config(stage.config, config, overrides), **run_options)
+        if distributed.is_main_process():
+            typer.echo(result.to_json())
+
+    params = [inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                annotation=ConfigOption),
+              inspect.Parameter("overrides", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                annotation=OverridesOption)]
+    params += [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.default,
+                                 annotation=_annotation(o)) for o in stage.options]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = stage.help
+    command.__name__ = stage.name.replace("-", "_")
+    return command
+
+
+def _annotation(option: Option) -> Any:
+    kind = bool if isinstance(option.default, bool) else str | None
+    return Annotated[kind, typer.Option(help=option.help)]
+
+
+def add_stage_commands(app: typer.Typer, group: tuple[str, ...] = ()) -> None:
+    """Add to ``app`` the command of every stage whose command path is ``group + (name,)``."""
+    for stage in STAGES.values():
+        if stage.command[:-1] == group:
+            app.command(stage.command[-1])(stage_command(stage))
+
 
 app = typer.Typer()
-
-
-@app.command("sft")
-def sft(config: ConfigOption = None, overrides: OverridesOption = None) -> None:
-    """Fine-tune the policy on Alpaca greetings (TRL SFTTrainer); register zhufu-policy@sft.
-
-    Data defaults to the starter set; one MLflow run holds the config, metrics and model.
-    """
-    from zhufu.pipeline.config import SFTConfig, load_config
-    from zhufu.pipeline.train.sft import run_sft
-
-    typer.echo(run_sft(load_config(SFTConfig, config, overrides or [])).to_json())
-
-
-@app.command("curate")
-def curate(
-    config: ConfigOption = None,
-    overrides: OverridesOption = None,
-    fresh: Annotated[bool, typer.Option(
-        help="Start over: move the journal of a previous run aside instead of resuming.")
-    ] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
-) -> None:
-    """Retrieval → debate → judge → reflect per candidate; best/worst per query become pairs.
-
-    Resumes by default: answers already in the output's journal are not asked again.
-    """
-    from zhufu.pipeline.config import CurateConfig, load_config
-    from zhufu.pipeline.curation.stage import curate as run_curate
-    from zhufu.pipeline.curation.stage import set_aside_journal
-
-    cfg = load_config(CurateConfig, config, overrides or [])
-    if fresh:
-        moved = set_aside_journal(cfg)
-        if moved:
-            typer.echo(f"previous journal moved to {moved}", err=True)
-    typer.echo(run_curate(cfg, progress=progress).to_json())
-
-
-@app.command("train-rm")
-def train_rm(config: ConfigOption = None, overrides: OverridesOption = None) -> None:
-    """Train a reward model on preference pairs (TRL RewardTrainer), report its held-out
-    accuracy next to the longer-wins and n-gram baselines, register it in MLflow."""
-    from zhufu.pipeline.config import RewardModelConfig, load_config
-    from zhufu.pipeline.train.reward_model import run_train_rm
-
-    typer.echo(run_train_rm(load_config(RewardModelConfig, config, overrides or [])).to_json())
-
-
-@app.command("grpo")
-def grpo(
-    config: ConfigOption = None,
-    overrides: OverridesOption = None,
-    resume: Annotated[str | None, typer.Option(
-        help="auto: continue from the newest checkpoint; never: start over.")] = None,
-) -> None:
-    """Train the policy with judge / reward-model / rule rewards; register zhufu-policy@grpo."""
-    from zhufu.pipeline.config import GRPOConfig, load_config
-    from zhufu.pipeline.train.grpo import run_grpo
-
-    extra = [f"resume={resume}"] if resume else []
-    typer.echo(run_grpo(load_config(GRPOConfig, config, [*(overrides or []), *extra])).to_json())
+add_stage_commands(app)

@@ -1,8 +1,9 @@
 """The curation stage: candidates → agents → preference pairs, resumable and observable.
 
-:func:`run_curation` does the work and returns the traces, pairs and metrics;
-:func:`curate` wraps it in one MLflow run (config as params; counts, agreement and cost as
-metrics; pairs, trace and report as artifacts) and emits the :class:`StageResult`.
+:func:`run_curation` does the work and returns the traces, pairs and metrics; :func:`curate`
+(the stage's run function) logs them to the stage's MLflow run (counts, agreement and cost as
+metrics; pairs, trace and report as artifacts); the stage wrapper does the rest. In a
+CurationJob, :func:`train_on_curated_pairs` points the reward-model step at the pairs.
 
 Outputs under ``output_dir`` (a folder, or an ``s3://`` prefix uploaded at the end):
 ``pairs.json`` (ShareGPT preference format), ``trace.jsonl`` (one line per candidate with
@@ -20,11 +21,12 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zhufu.pipeline.config import CurateConfig
+from zhufu.pipeline.config import CurateConfig, RewardModelConfig
 from zhufu.pipeline.curation import candidates as C
 from zhufu.pipeline.curation.journal import Journal
 from zhufu.pipeline.curation.pairs import PairStats, agreement, form_pairs
@@ -34,7 +36,7 @@ from zhufu.pipeline.data import storage
 from zhufu.pipeline.data.rows import PreferencePair
 from zhufu.pipeline.errors import ConfigError, DataError
 from zhufu.pipeline.llm import ChatBackend
-from zhufu.pipeline.results import StageResult, emit
+from zhufu.pipeline.results import StageOutput, StageResult
 
 log = logging.getLogger(__name__)
 JOURNAL_UPLOAD_S = 60.0
@@ -222,44 +224,33 @@ def run_curation(cfg: CurateConfig, backend: ChatBackend | None = None, *,
     return asyncio.run(curate_async(cfg, backend, progress=progress))
 
 
-def curate(cfg: CurateConfig, *, progress: bool = True) -> StageResult:
-    """The ``zhufu curate`` stage: one MLflow run around :func:`run_curation`."""
-    import mlflow
+#: Metrics of the result (the MLflow run has every counter).
+SUMMARY = ("candidates", "judged", "pairs", "ties", "candidates_failed", "malformed_total",
+           "verdict_accuracy", "verdict_kappa", "pair_accuracy", "seconds", "tokens_prompt",
+           "tokens_completion")
 
+
+def curate(cfg: CurateConfig, *, fresh: bool = False, progress: bool = True) -> StageOutput:
+    """The ``zhufu curate`` stage's work: :func:`run_curation`, its files logged to the
+    stage's MLflow run. ``fresh`` first moves the journal of a previous run aside."""
     from zhufu.pipeline import tracking
 
-    tracking.configure()
-    with tracking.stage_run("curate", cfg) as run:
-        outcome = run_curation(cfg, progress=progress)
-        tracking.log_metrics(outcome.metrics)
-        for path in outcome.local_files.values():
-            mlflow.log_artifact(str(path), artifact_path="curation")
-        mlflow.set_tags({"zhufu.pairs": outcome.outputs["pairs"],
-                         "zhufu.trace": outcome.outputs["trace"]})
-    keep = ("candidates", "judged", "pairs", "ties", "candidates_failed", "malformed_total",
-            "verdict_accuracy", "verdict_kappa", "pair_accuracy", "seconds",
-            "tokens_prompt", "tokens_completion")
-    result = StageResult(stage="curate", mlflow_run_id=run.info.run_id,
-                         outputs=dict(outcome.outputs),
-                         metrics={k: outcome.metrics[k] for k in keep if k in outcome.metrics})
-    if cfg.reward_model is not None:
-        result = _then_train_reward_model(cfg, result)
-    emit(result)
-    return result
+    if fresh:
+        moved = set_aside_journal(cfg)
+        if moved:
+            log.warning("previous journal moved to %s", moved)
+    outcome = run_curation(cfg, progress=progress)
+    for path in outcome.local_files.values():
+        tracking.log_artifact(path, "curation")
+    tracking.set_tags({"zhufu.pairs": outcome.outputs["pairs"],
+                       "zhufu.trace": outcome.outputs["trace"]})
+    return StageOutput(metrics=outcome.metrics, summary=SUMMARY, outputs=dict(outcome.outputs))
 
 
-def _then_train_reward_model(cfg: CurateConfig, curated: StageResult) -> StageResult:
-    """Train the reward model on the curated pairs; merge its outputs into the result."""
-    from zhufu.pipeline.train.reward_model import run_train_rm
-
-    assert cfg.reward_model is not None
-    rm_cfg = cfg.reward_model.model_copy(update={"data": curated.outputs["pairs"],
-                                                 "experiment": cfg.experiment})
-    rm = run_train_rm(rm_cfg)
-    return StageResult(stage="curate", mlflow_run_id=curated.mlflow_run_id,
-                       outputs={**curated.outputs, **{f"rm_{k}": v for k, v in rm.outputs.items()}},
-                       registered={**curated.registered, **rm.registered},
-                       metrics={**curated.metrics, **{f"rm_{k}": v for k, v in rm.metrics.items()}})
+def train_on_curated_pairs(cfg: RewardModelConfig, done: Mapping[str, StageResult]
+                           ) -> RewardModelConfig:
+    """A CurationJob's second step: the reward model trains on the pairs just curated."""
+    return cfg.model_copy(update={"data": done["curate"].outputs["pairs"]})
 
 
 def set_aside_journal(cfg: CurateConfig) -> Path | None:

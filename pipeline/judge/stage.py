@@ -1,25 +1,23 @@
 """The judge-train stage around :func:`~zhufu.pipeline.judge.training.train_loop`: MLflow
 logging per round (metrics at step = round, rule diffs as JSON, a PNG of dev accuracy and
-fooled rate per round), the held-out test report with its baselines, the saved state and
-its registered version; and :func:`run_ablation` (no adversarial rounds / no reflector /
-full), which shares one feature cache between the three runs.
+fooled rate per round) and the held-out test report with its baselines; the stage wrapper
+saves the best state and registers it. :func:`run_ablation` (no adversarial rounds / no
+reflector / full, ``zhufu judge ablation``) shares one feature cache between its three runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from zhufu.pipeline.config import JudgeTrainConfig
-from zhufu.pipeline.judge.judge import Judge, JudgeState
+from zhufu.pipeline.judge.judge import STATE_FILE, Judge, JudgeState
+from zhufu.pipeline.judge.registry import ARTIFACT_PATH
 from zhufu.pipeline.judge.rounds import RoundLog, TrainingData, accuracy_report, evaluate_split
-from zhufu.pipeline.results import StageResult
-
-STAGE = "judge-train"
+from zhufu.pipeline.results import Registration, StageOutput
 
 
 def baselines(data: TrainingData) -> dict[str, float]:
@@ -87,69 +85,64 @@ def _check_identical(state: JudgeState, data: TrainingData, n: int = 12) -> floa
                      for r, p, o in zip(results, pred, over, strict=True)))
 
 
-def run_stage(cfg: JudgeTrainConfig, data: TrainingData, run_name: str | None = None,
-              register: bool = True) -> StageResult:
-    """Train with MLflow tracking; save and (optionally) register the best judge."""
-    import mlflow
-
+def train_and_evaluate(cfg: JudgeTrainConfig, data: TrainingData, title: str
+                       ) -> tuple[JudgeState, dict[str, float]]:
+    """Train (logging every round to the active MLflow run) and evaluate on the test split:
+    the best round's judge state (with its test figures in ``metadata``) and the metrics."""
     from zhufu.pipeline import tracking
-    from zhufu.pipeline.judge.registry import log_and_register
     from zhufu.pipeline.judge.training import train_loop
     from zhufu.pipeline.llm import make_backend
-    from zhufu.pipeline.models.paths import output_path
 
     backend = make_backend(cfg.llm)
-    with tracking.stage_run(STAGE, cfg) as run, tempfile.TemporaryDirectory() as tmp:
-        if run_name:
-            mlflow.set_tag("mlflow.runName", run_name)
-        tracking.log_metrics({"train_rows": len(data.train), "dev_rows": len(data.dev),
-                              "test_rows": len(data.test)})
+    tracking.log_metrics({"train_rows": len(data.train), "dev_rows": len(data.dev),
+                          "test_rows": len(data.test)})
 
-        def on_round(entry: RoundLog, state: JudgeState) -> None:
-            tracking.log_metrics(entry.metrics(), step=entry.round)
-            mlflow.log_dict(asdict(entry), f"rounds/round_{entry.round:02d}.json")
+    def on_round(entry: RoundLog, state: JudgeState) -> None:
+        tracking.log_metrics(entry.metrics(), step=entry.round)
+        tracking.log_dict(asdict(entry), f"rounds/round_{entry.round:02d}.json")
 
-        async def go() -> Any:
-            try:
-                return await train_loop(cfg, data, backend, on_round)
-            finally:
-                await backend.aclose()
+    async def go() -> Any:
+        try:
+            return await train_loop(cfg, data, backend, on_round)
+        finally:
+            await backend.aclose()
 
-        outcome = asyncio.run(go())
+    outcome = asyncio.run(go())
+    with tempfile.TemporaryDirectory() as tmp:
         plot = Path(tmp) / "judge_rounds.png"
-        _plot(outcome.rounds, plot, run_name or "judge training")
+        _plot(outcome.rounds, plot, title)
         tracking.log_png(plot)
-        metrics: dict[str, float] = {
-            "best_round": float(outcome.best_round),
-            "dev_acc_initial": outcome.rounds[0].dev["acc"],
-            "dev_acc_best": outcome.rounds[outcome.best_round].dev["acc"],
-            "dev_acc_final": outcome.rounds[-1].dev["acc"],
-            **{f"failures_{k}": float(v) for k, v in outcome.failures.items()}}
-        fooled = [h.fooled_rate for h in outcome.rounds[1:] if h.fooled_rate == h.fooled_rate]
-        if fooled:
-            metrics["fooled_rate_first"], metrics["fooled_rate_last"] = fooled[0], fooled[-1]
-        if data.with_features:
-            metrics.update({f"test_{k}": v for k, v in
-                            evaluate_split(outcome.state.weights, data.test).items()
-                            if data.test})
-            metrics.update({f"baseline_{k}": v for k, v in baselines(data).items()})
-            metrics["judge_path_mismatches"] = _check_identical(outcome.state, data)
-        tracking.log_metrics(metrics)
-        outcome.state.metadata.update({"test": {k: v for k, v in metrics.items()
-                                                if k.startswith(("test_", "baseline_"))}})
-        out_dir = output_path(cfg.output_dir, STAGE, run.info.run_id)
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        saved = outcome.state.save(Path(out_dir) / "judge.json")
-        registered = {}
-        if register:
-            registered[cfg.register_as] = log_and_register(
-                outcome.state, cfg.register_as,
-                tags={"best_round": outcome.best_round,
-                      "dev_acc": f"{metrics['dev_acc_best']:.4f}"})
-        else:
-            mlflow.log_artifact(str(saved), artifact_path="judge")
-    return StageResult(stage=STAGE, mlflow_run_id=run.info.run_id, outputs={"judge": str(saved)},
-                       registered=registered, metrics=metrics)
+    metrics: dict[str, float] = {
+        "best_round": float(outcome.best_round),
+        "dev_acc_initial": outcome.rounds[0].dev["acc"],
+        "dev_acc_best": outcome.rounds[outcome.best_round].dev["acc"],
+        "dev_acc_final": outcome.rounds[-1].dev["acc"],
+        **{f"failures_{k}": float(v) for k, v in outcome.failures.items()}}
+    fooled = [h.fooled_rate for h in outcome.rounds[1:] if h.fooled_rate == h.fooled_rate]
+    if fooled:
+        metrics["fooled_rate_first"], metrics["fooled_rate_last"] = fooled[0], fooled[-1]
+    if data.with_features:
+        metrics.update({f"test_{k}": v for k, v in
+                        evaluate_split(outcome.state.weights, data.test).items()
+                        if data.test})
+        metrics.update({f"baseline_{k}": v for k, v in baselines(data).items()})
+        metrics["judge_path_mismatches"] = _check_identical(outcome.state, data)
+    outcome.state.metadata.update({"test": {k: v for k, v in metrics.items()
+                                            if k.startswith(("test_", "baseline_"))}})
+    return outcome.state, metrics
+
+
+def judge_train(cfg: JudgeTrainConfig) -> StageOutput:
+    """The judge-train stage: load the data, train, evaluate; the wrapper saves the best
+    judge state (``judge.json``) and registers it (``zhufu-judge``)."""
+    from zhufu.pipeline.judge.rounds import load_training_data
+
+    state, metrics = train_and_evaluate(cfg, load_training_data(cfg), "judge training")
+    return StageOutput(
+        metrics=metrics, write_model=lambda folder: state.save(folder / STATE_FILE),
+        register=Registration(cfg.register_as, artifact_path=ARTIFACT_PATH, tags={
+            "zhufu.kind": "judge", "best_round": str(int(metrics["best_round"])),
+            "dev_acc": f"{metrics['dev_acc_best']:.4f}"}))
 
 
 VARIANTS: dict[str, dict[str, bool]] = {
@@ -159,29 +152,29 @@ VARIANTS: dict[str, dict[str, bool]] = {
 }
 
 
-def run_ablation(cfg: JudgeTrainConfig, data: TrainingData) -> dict[str, StageResult]:
-    """The three variants on the same splits (one MLflow run each, none registered)."""
+def run_ablation(cfg: JudgeTrainConfig, data: TrainingData) -> dict[str, dict[str, float]]:
+    """The three variants on the same splits: one MLflow run each (metrics and the judge
+    state as an artifact), nothing registered. Returns each variant's metrics."""
+    from zhufu.pipeline import tracking
+
     out = {}
     for name, flags in VARIANTS.items():
         variant = cfg.model_copy(update=flags)
-        out[name] = run_stage(variant, data, run_name=f"judge-ablation-{name}", register=False)
+        with tracking.stage_run("judge-train", variant, run_name=f"judge-ablation-{name}"), \
+                tempfile.TemporaryDirectory() as tmp:
+            state, metrics = train_and_evaluate(variant, data, f"judge ablation: {name}")
+            tracking.log_metrics(metrics)
+            tracking.log_artifact(state.save(Path(tmp) / STATE_FILE), ARTIFACT_PATH)
+        out[name] = metrics
     return out
 
 
-def ablation_table(results: dict[str, StageResult]) -> str:
+def ablation_table(results: dict[str, dict[str, float]]) -> str:
     """A Markdown table of the ablation (dev accuracy initial → best, test accuracy)."""
     lines = ["| variant | dev acc (round 0) | dev acc (best) | best round | test acc | "
              "test acc 30–50 |", "|---|---|---|---|---|---|"]
-    for name, r in results.items():
-        m = r.metrics
+    for name, m in results.items():
         lines.append(f"| {name} | {m['dev_acc_initial']:.4f} | {m['dev_acc_best']:.4f} | "
                      f"{int(m['best_round'])} | {m.get('test_acc', float('nan')):.4f} | "
                      f"{m.get('test_acc_30_50', float('nan')):.4f} |")
     return "\n".join(lines)
-
-
-def summary(result: StageResult) -> str:
-    return json.dumps({"run": result.mlflow_run_id, "outputs": result.outputs,
-                       "registered": result.registered,
-                       "metrics": {k: round(v, 4) for k, v in result.metrics.items()}},
-                      ensure_ascii=False, indent=2)

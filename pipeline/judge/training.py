@@ -56,11 +56,9 @@ from zhufu.pipeline.judge.rounds import (
 )
 from zhufu.pipeline.llm.base import ChatBackend
 from zhufu.pipeline.llm.parsing import parse_json_output
-from zhufu.pipeline.results import StageResult, emit
 
 log = logging.getLogger(__name__)
 
-STAGE = "judge-train"
 #: Dev examples an LLM judge scores per round at most (each is a call).
 LLM_DEV_LIMIT = 200
 
@@ -248,16 +246,4 @@ def _phrases(e: Example) -> set[str]:
     return phrases_of(e.response)
 
 
-def run_judge_train(cfg: JudgeTrainConfig) -> StageResult:
-    """The stage: load data, train, log every round to MLflow, register the best judge."""
-    from zhufu.pipeline import tracking
-    from zhufu.pipeline.judge.rounds import load_training_data
-    from zhufu.pipeline.judge.stage import run_stage
-
-    tracking.configure()  # an unreachable MLflow server fails before the data loads
-    result = run_stage(cfg, load_training_data(cfg))
-    emit(result)
-    return result
-
-
-__all__ = ["STAGE", "Outcome", "run_judge_train", "train_loop"]
+__all__ = ["Outcome", "train_loop"]

@@ -1,9 +1,28 @@
-"""Trainer callbacks shared by the training stages."""
+"""What the training stages share around a Trainer: the MLflow callback and :func:`fit`."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
+
+from zhufu.pipeline.errors import ConfigError
+
+
+def fit(trainer: Any, stage: str, **train_kwargs: Any) -> tuple[int, float, float]:
+    """``trainer.train(**train_kwargs)``; returns (optimizer steps, training loss, seconds).
+
+    A loss that is not finite is a :class:`~zhufu.pipeline.errors.ConfigError`: the run
+    diverged and the learning rate is the knob to turn.
+    """
+    started = time.perf_counter()
+    output = trainer.train(**train_kwargs)
+    seconds = time.perf_counter() - started
+    steps, loss = int(output.global_step), float(output.training_loss)
+    if not math.isfinite(loss):
+        raise ConfigError(f"{stage}: training loss is {loss} after {steps} steps; "
+                          "lower learning_rate")
+    return steps, loss, seconds
 
 
 def mlflow_metrics_callback(prefix: str = "train/") -> Any:

@@ -7,24 +7,25 @@ advantage, and the policy takes a clipped policy-gradient step with a KL penalty
 ``generate`` unless ``vllm`` is set, and on CPU we use the tiny preset (a small batch and
 short completions) — the paper's settings are the ``paper`` preset.
 
-Checkpoints go to ``checkpoint_dir`` (local, or ``s3://`` mirrored from a local folder) every
-``save_steps``; with ``resume: auto`` a restarted run continues from the newest one (model,
-optimizer, scheduler and step count) and ends at the same ``max_steps``.
+Prompts are cut to ``max_prompt_length`` tokens when the dataset is built (TRL 1.16 has no
+such limit). Checkpoints go to ``checkpoint_dir`` (local, or ``s3://`` mirrored from a local
+folder by global rank 0) every ``save_steps``; with ``resume: auto`` a restarted run continues
+from the newest one (model, optimizer, scheduler and step count) and ends at the same
+``max_steps``. Under ``torchrun`` every rank trains; the stage wrapper saves, registers and
+reports once, on rank 0.
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
 from zhufu.pipeline.config import GRPOConfig
-from zhufu.pipeline.errors import DataError
+from zhufu.pipeline.errors import ConfigError, DataError
 from zhufu.pipeline.hardware import train_precision
-from zhufu.pipeline.results import StageResult, emit
+from zhufu.pipeline.results import Registration, StageOutput
 from zhufu.pipeline.train.grpo_setup import (
-    apply_preset,
     build_rewards,
     check_hardware,
     latest_checkpoint,
@@ -34,16 +35,55 @@ from zhufu.pipeline.train.grpo_setup import (
 STARTER_URI = "zhufu://starter/prompts"
 
 
-def build_prompt_dataset(uri: str | None) -> Any:
-    """``prompt`` (chat messages) and ``query`` columns from ``load_prompts(uri)``."""
+def build_prompt_dataset(uri: str | None, tokenizer: Any, max_prompt_length: int
+                         ) -> tuple[Any, int]:
+    """(``datasets.Dataset`` with ``prompt`` (chat messages) and ``query`` columns from
+    ``load_prompts(uri)``, how many prompts were cut to ``max_prompt_length`` tokens).
+
+    TRL 1.16's GRPOConfig has no prompt length limit, so it is applied here: the rendered
+    prompt (chat template and generation header included) of each row is at most
+    ``max_prompt_length`` tokens, by cutting the end of its last user message. ``query``
+    stays whole: rewards judge the greeting against the full request.
+    """
     from datasets import Dataset
 
     from zhufu.pipeline.data import load_prompts
 
-    rows = [{"prompt": p.messages, "query": p.query} for p in load_prompts(uri)]
+    rows, truncated = [], 0
+    for p in load_prompts(uri):
+        messages, cut = truncate_prompt(p.messages, tokenizer, max_prompt_length)
+        truncated += int(cut)
+        rows.append({"prompt": messages, "query": p.query})
     if not rows:
         raise DataError(uri or STARTER_URI, None, None, "no prompts")
-    return Dataset.from_list(rows)
+    return Dataset.from_list(rows), truncated
+
+
+def prompt_tokens(messages: list[dict[str, str]], tokenizer: Any) -> list[int]:
+    """The token ids of ``messages`` as the policy sees them (template + generation header)."""
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def truncate_prompt(messages: list[dict[str, str]], tokenizer: Any, max_length: int
+                    ) -> tuple[list[dict[str, str]], bool]:
+    """``messages`` with the end of the last user message cut so the rendered prompt has at
+    most ``max_length`` tokens; (messages, whether anything was cut). A prompt whose template
+    alone is too long is a :class:`~zhufu.pipeline.errors.ConfigError`."""
+    excess = len(prompt_tokens(messages, tokenizer)) - max_length
+    if excess <= 0:
+        return messages, False
+    last = max(i for i, m in enumerate(messages) if m["role"] == "user")
+    content = tokenizer(messages[last]["content"], add_special_tokens=False)["input_ids"]
+    keep = len(content) - excess
+    while keep > 0:
+        text = tokenizer.decode(content[:keep]).rstrip("\ufffd")  # no half characters
+        cut = [*messages[:last], {**messages[last], "content": text}, *messages[last + 1:]]
+        if len(prompt_tokens(cut, tokenizer)) <= max_length:
+            return cut, True
+        keep -= 1
+    raise ConfigError(f"max_prompt_length {max_length}: the chat template alone is longer; "
+                      "raise max_prompt_length")
 
 
 def checkpoint_folder(cfg: GRPOConfig) -> Path:
@@ -70,6 +110,8 @@ def _s3_sync_callback(local: Path, target: str) -> Any:
 
     class S3Checkpoints(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
+            if not state.is_world_process_zero:
+                return  # one upload per launch (ranks on other nodes hold the same weights)
             name = f"checkpoint-{state.global_step}"
             upload_dir(local / name, f"{target.rstrip('/')}/{name}")
             write_text(f"{target.rstrip('/')}/{LATEST_MARKER}", name)
@@ -96,12 +138,9 @@ def lineage_tags(cfg: GRPOConfig) -> dict[str, str]:
     return tags
 
 
-def run_grpo(cfg: GRPOConfig) -> StageResult:
-    """Train, checkpoint, log, register (``zhufu-policy@grpo``); see the module docstring."""
-    from zhufu.pipeline import tracking
-
-    tracking.configure()  # an unreachable MLflow server fails here, before anything loads
-    cfg = apply_preset(cfg)
+def grpo(cfg: GRPOConfig) -> StageOutput:
+    """Train with checkpoints on every rank (see the module docstring); the wrapper saves,
+    logs and registers the policy (``zhufu-policy@grpo``). ``cfg`` has its preset applied."""
     failures: dict[str, int] = {}
     rewards, weights = build_rewards(cfg, failures)  # judge / RM resolved before the policy
     import torch
@@ -115,59 +154,39 @@ def run_grpo(cfg: GRPOConfig) -> StageResult:
     from trl import GRPOConfig as TRLGRPOConfig
     from trl import GRPOTrainer
 
+    from zhufu.pipeline import distributed, tracking
     from zhufu.pipeline.models import load_tokenizer, resolve_model
-    from zhufu.pipeline.models.paths import publish, stage_output
-    from zhufu.pipeline.train.callbacks import mlflow_metrics_callback
+    from zhufu.pipeline.train.callbacks import fit, mlflow_metrics_callback
 
-    dataset = build_prompt_dataset(cfg.prompts)
     policy = resolve_model(cfg.policy)
     tokenizer = load_tokenizer(str(policy), padding_side="left")
+    dataset, truncated = build_prompt_dataset(cfg.prompts, tokenizer, cfg.max_prompt_length)
     ckpt = checkpoint_folder(cfg)
     s3_target = cfg.checkpoint_dir if (cfg.checkpoint_dir or "").startswith("s3://") else None
     if s3_target and cfg.resume == "auto":
-        _restore_from_s3(ckpt, s3_target)
+        if distributed.local_rank() == 0:  # one download per node, into its local mirror
+            _restore_from_s3(ckpt, s3_target)
+        distributed.barrier()
     resume_from = latest_checkpoint(ckpt) if cfg.resume == "auto" else None
     callbacks = [mlflow_metrics_callback()]
     if s3_target:
         callbacks.append(_s3_sync_callback(ckpt, s3_target))
-    peft_config = None
-    if cfg.lora is not None:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
-                                 lora_dropout=cfg.lora.dropout, task_type="CAUSAL_LM",
-                                 target_modules=list(cfg.lora.target_modules))
-    with tracking.stage_run("grpo", cfg) as run:
-        run_id = run.info.run_id
-        tracking.log_dataset(cfg.prompts or STARTER_URI, "grpo-prompts", "training")
-        if resume_from is not None:
-            import mlflow
-
-            mlflow.set_tag("zhufu.resumed_from", resume_from.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            policy, dtype=getattr(torch, precision.load_dtype))
-        trainer = GRPOTrainer(model=model, reward_funcs=rewards,
-                              args=TRLGRPOConfig(**args, reward_weights=weights),
-                              train_dataset=dataset, processing_class=tokenizer,
-                              peft_config=peft_config, callbacks=callbacks)
-        started = time.perf_counter()
-        output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-        seconds = time.perf_counter() - started
-        trained = trainer.model
-        if peft_config is not None:
-            trained = trained.merge_and_unload()
-        local, target = stage_output(cfg.output_dir, "grpo", run_id)
-        trained.save_pretrained(local)
-        tokenizer.save_pretrained(local)
-        publish(local, target)
-        metrics = {"steps": float(output.global_step), "train_loss": float(output.training_loss),
-                   "seconds": seconds, "resumed_from_step": float(
-                       int(resume_from.name.split("-")[-1]) if resume_from else 0),
-                   **{f"reward_failures/{k}": float(v) for k, v in failures.items()}}
-        tracking.log_metrics(metrics)
-        version = tracking.register_model_dir(local, cfg.register_as, alias=cfg.alias,
-                                              tags=lineage_tags(cfg) | {"run_id": run_id})
-    result = StageResult(stage="grpo", mlflow_run_id=run_id, outputs={"model": target},
-                         registered={cfg.register_as: version}, metrics=metrics)
-    emit(result)
-    return result
+    tracking.log_dataset(cfg.prompts or STARTER_URI, "grpo-prompts", "training")
+    tracking.log_metrics({"data/prompts": len(dataset), "data/prompts_truncated": truncated})
+    if resume_from is not None:
+        tracking.set_tags({"zhufu.resumed_from": resume_from.name})
+    model = AutoModelForCausalLM.from_pretrained(
+        policy, dtype=getattr(torch, precision.load_dtype))
+    trainer = GRPOTrainer(model=model, reward_funcs=rewards,
+                          args=TRLGRPOConfig(**args, reward_weights=weights),
+                          train_dataset=dataset, processing_class=tokenizer,
+                          peft_config=cfg.lora.to_peft("CAUSAL_LM") if cfg.lora else None,
+                          callbacks=callbacks)
+    steps, loss, seconds = fit(trainer, "grpo", resume_from_checkpoint=str(resume_from)
+                               if resume_from else None)
+    resumed_at = int(resume_from.name.split("-")[-1]) if resume_from else 0
+    metrics = {"steps": float(steps), "train_loss": loss, "seconds": seconds,
+               "resumed_from_step": float(resumed_at),
+               **{f"reward_failures/{k}": float(v) for k, v in failures.items()}}
+    return StageOutput(metrics=metrics, trainer=trainer, register=Registration(
+        cfg.register_as, alias=cfg.alias, tags=lineage_tags(cfg)))

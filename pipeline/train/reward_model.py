@@ -8,13 +8,15 @@ What it does:
    is the characters of the training split (see :mod:`.char_encoder`); anything else is a
    model spec (``tiny``, a local dir, ``models:/…``) loaded with a fresh one-output head;
 3. trains with ``trl.RewardTrainer`` (Bradley-Terry loss ``-log σ(r_chosen - r_rejected)``),
-   optionally through LoRA adapters that are merged before saving;
+   optionally through LoRA adapters (merged into the saved model), on every rank of a
+   ``torchrun`` launch (DDP);
 4. scores both sides of every held-out pair and reports the accuracy overall, on pairs of
    near-same length, and by length-difference band — next to two baselines on the same
    held-out pairs: "longer wins" and a character n-gram TF-IDF logistic regression fitted on
    the same training split (:mod:`zhufu.pipeline.evaluation.ngram_baseline`);
-5. logs all of it as one MLflow run (params, metrics, a PNG of accuracy by band, the report
-   JSON), registers the model dir as ``cfg.register_as`` and returns a :class:`StageResult`.
+5. logs it to the stage's MLflow run (metrics, a PNG of accuracy by band, the report JSON)
+   and returns the trainer; the stage wrapper saves the model and registers it as
+   ``cfg.register_as`` on rank 0.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ import json
 import math
 import random
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from zhufu.pipeline.config import RewardModelConfig
-from zhufu.pipeline.errors import ConfigError, DataError
-from zhufu.pipeline.results import StageResult, emit
+from zhufu.pipeline.errors import DataError
+from zhufu.pipeline.results import Registration, StageOutput
+from zhufu.pipeline.train.callbacks import fit, mlflow_metrics_callback
 
 STARTER_URI = "zhufu://starter/pairs"
 #: Bands of relative length difference |len(c) - len(r)| / max(len) used in the report; the
@@ -135,33 +137,10 @@ def build_model(cfg: RewardModelConfig, train: Sequence[Any]) -> tuple[Any, Any]
     return model, tokenizer
 
 
-def _peft_config(cfg: RewardModelConfig) -> Any:
-    if cfg.lora is None:
-        return None
-    from peft import LoraConfig
-
-    return LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=list(cfg.lora.target_modules), task_type="SEQ_CLS")
-
-
-def _metrics_callback() -> Any:
-    """A Trainer callback that sends every logged number to the active MLflow run."""
-    from transformers import TrainerCallback
-
-    from zhufu.pipeline import tracking
-
-    class MLflowMetrics(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
-            if logs and state.is_world_process_zero:
-                tracking.log_metrics({f"train/{k}": v for k, v in logs.items()},
-                                     step=state.global_step)
-
-    return MLflowMetrics()
-
-
 def train(cfg: RewardModelConfig, model: Any, tokenizer: Any, train_pairs: Sequence[Any],
           callbacks: Sequence[Any] = ()) -> tuple[Any, dict[str, float]]:
-    """Run RewardTrainer; return (trained model, LoRA merged) and timing figures."""
+    """Run RewardTrainer; return the trainer (``trainer.model`` is the trained model, with
+    its LoRA adapters if any) and timing figures."""
     import torch
     from trl import RewardConfig, RewardTrainer
 
@@ -178,22 +157,13 @@ def train(cfg: RewardModelConfig, model: Any, tokenizer: Any, train_pairs: Seque
             dataloader_num_workers=0,
         )
         trainer = RewardTrainer(model=model, args=args, train_dataset=dataset,
-                                processing_class=tokenizer, peft_config=_peft_config(cfg),
+                                processing_class=tokenizer,
+                                peft_config=cfg.lora.to_peft("SEQ_CLS") if cfg.lora else None,
                                 callbacks=list(callbacks))
-        started = time.perf_counter()
-        output = trainer.train()
-        seconds = time.perf_counter() - started
-    trained = trainer.model
-    if cfg.lora is not None:
-        trained = trained.merge_and_unload()
-    loss = float(output.training_loss)
-    steps = int(output.global_step)
-    if not math.isfinite(loss):
-        raise ConfigError(f"reward-model loss is {loss} after {steps} steps; "
-                          "lower learning_rate")
+        steps, loss, seconds = fit(trainer, "train-rm")
     seen = min(steps * cfg.batch_size, math.ceil(cfg.num_epochs * len(dataset))) \
         if cfg.max_steps < 0 else steps * cfg.batch_size
-    return trained, {"train_loss": loss, "steps": float(steps), "train_seconds": seconds,
+    return trainer, {"train_loss": loss, "steps": float(steps), "train_seconds": seconds,
                      "pairs_per_s": seen / seconds if seconds > 0 else 0.0}
 
 
@@ -226,55 +196,47 @@ def plot_bands(reports: dict[str, dict[str, float]], path: Path) -> Path:
     return path
 
 
-def run_train_rm(cfg: RewardModelConfig) -> StageResult:
-    """Train, evaluate, log and register the reward model (see module docstring)."""
-    import mlflow
+#: Metrics of the result (the MLflow run has every band as well).
+SUMMARY = ("rm/acc", "rm/acc_near", "ngram/acc", "ngram/acc_near", "longer/acc",
+           "longer/acc_near", "rm/n", "rm/n_near", "train_loss", "train_seconds")
 
+
+def train_rm(cfg: RewardModelConfig) -> StageOutput:
+    """Train and evaluate the reward model (see module docstring)."""
     from zhufu.pipeline import tracking
     from zhufu.pipeline.data import load_pairs
-    from zhufu.pipeline.models.paths import publish, stage_output
     from zhufu.pipeline.rewards.rm import score_with
 
-    tracking.configure()  # fail fast on an unreachable server, before any work
     pairs = load_pairs(cfg.data)
     train_pairs, held_out = split_pairs(pairs, cfg.eval_fraction, cfg.seed)
-    with tracking.stage_run("train-rm", cfg) as run:
-        run_id = run.info.run_id
-        tracking.log_dataset(cfg.data or STARTER_URI, "preference-pairs", "training")
-        model, tokenizer = build_model(cfg, train_pairs)
-        n_params = sum(p.numel() for p in model.parameters())
-        tracking.log_metrics({"data/train_pairs": len(train_pairs),
-                              "data/eval_pairs": len(held_out), "model/params": n_params})
-        model, timing = train(cfg, model, tokenizer, train_pairs, [_metrics_callback()])
-        model.config.zhufu_max_length = cfg.max_length
-        model.eval()
-        queries = [p.query for p in held_out]
-        sc = score_with(model, tokenizer, queries, [p.chosen for p in held_out],
-                        max_length=cfg.max_length)
-        sr = score_with(model, tokenizer, queries, [p.rejected for p in held_out],
-                        max_length=cfg.max_length)
-        reports = {"rm": accuracy_report(held_out, sc, sr), **baselines(train_pairs, held_out,
-                                                                         cfg.seed)}
-        metrics = {**timing, "model_params": float(n_params)}
-        for scorer, rep in reports.items():
-            metrics.update({f"{scorer}/{k}": v for k, v in rep.items()
-                            if not (isinstance(v, float) and math.isnan(v))})
-        tracking.log_metrics(metrics)
-        with tempfile.TemporaryDirectory(prefix="zhufu-rm-report-") as tmp:
-            tracking.log_png(plot_bands(reports, Path(tmp) / "rm_accuracy_by_length.png"))
-        mlflow.log_dict({"reports": reports, "timing": timing}, "rm_report.json")
-        local, target = stage_output(cfg.output_dir, "reward-model", run_id)
-        model.save_pretrained(local)
-        tokenizer.save_pretrained(local)
-        (Path(local) / "zhufu_rm.json").write_text(json.dumps(
-            {"max_length": cfg.max_length, "base_model": cfg.base_model}), encoding="utf-8")
-        publish(local, target)
-        version = tracking.register_model_dir(local, cfg.register_as, alias=cfg.alias,
-                                              tags={"zhufu.stage": "train-rm", "run_id": run_id})
-    summary = {k: metrics[k] for k in ("rm/acc", "rm/acc_near", "ngram/acc", "ngram/acc_near",
-                                       "longer/acc", "longer/acc_near", "rm/n", "rm/n_near",
-                                       "train_loss", "train_seconds") if k in metrics}
-    result = StageResult(stage="train-rm", mlflow_run_id=run_id, outputs={"model": target},
-                         registered={cfg.register_as: version}, metrics=summary)
-    emit(result)
-    return result
+    tracking.log_dataset(cfg.data or STARTER_URI, "preference-pairs", "training")
+    model, tokenizer = build_model(cfg, train_pairs)
+    n_params = sum(p.numel() for p in model.parameters())
+    tracking.log_metrics({"data/train_pairs": len(train_pairs),
+                          "data/eval_pairs": len(held_out), "model/params": n_params})
+    trainer, timing = train(cfg, model, tokenizer, train_pairs, [mlflow_metrics_callback()])
+    model = trainer.model
+    model.config.zhufu_max_length = cfg.max_length
+    model.eval()
+    queries = [p.query for p in held_out]
+    sc = score_with(model, tokenizer, queries, [p.chosen for p in held_out],
+                    max_length=cfg.max_length)
+    sr = score_with(model, tokenizer, queries, [p.rejected for p in held_out],
+                    max_length=cfg.max_length)
+    reports = {"rm": accuracy_report(held_out, sc, sr), **baselines(train_pairs, held_out,
+                                                                     cfg.seed)}
+    metrics = {**timing, "model_params": float(n_params)}
+    for scorer, rep in reports.items():
+        metrics.update({f"{scorer}/{k}": v for k, v in rep.items()
+                        if not (isinstance(v, float) and math.isnan(v))})
+    with tempfile.TemporaryDirectory(prefix="zhufu-rm-report-") as tmp:
+        tracking.log_png(plot_bands(reports, Path(tmp) / "rm_accuracy_by_length.png"))
+    tracking.log_dict({"reports": reports, "timing": timing}, "rm_report.json")
+    settings = json.dumps({"max_length": cfg.max_length, "base_model": cfg.base_model})
+
+    def write_settings(folder: Path) -> None:
+        (folder / "zhufu_rm.json").write_text(settings, encoding="utf-8")
+
+    return StageOutput(metrics=metrics, summary=SUMMARY, trainer=trainer,
+                       write_model=write_settings,
+                       register=Registration(cfg.register_as, alias=cfg.alias))

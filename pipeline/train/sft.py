@@ -3,22 +3,21 @@
 Each example becomes a two-turn chat: the user turn is the instruction (plus the input, if
 any, on a new line), the assistant turn is the greeting. The loss is on the assistant turn
 only (the usual instruction-tuning choice; TRL's "completion only" loss, computed here when
-tokenizing). Training can go through LoRA adapters, merged before saving. The result is
-saved, logged to one MLflow run, registered as ``cfg.register_as`` with alias ``cfg.alias``
-(default ``models:/zhufu-policy@sft``) and returned as a :class:`StageResult`.
+tokenizing). Training can go through LoRA adapters (merged into the saved model). Under
+``torchrun`` every rank trains (DDP); the stage wrapper saves the model, logs the run and
+registers it as ``cfg.register_as`` with alias ``cfg.alias`` (default
+``models:/zhufu-policy@sft``) on rank 0.
 """
 
 from __future__ import annotations
 
-import math
 import tempfile
-import time
 from typing import Any
 
 from zhufu.pipeline.config import SFTConfig
-from zhufu.pipeline.errors import ConfigError, DataError
-from zhufu.pipeline.results import StageResult, emit
-from zhufu.pipeline.train.callbacks import mlflow_metrics_callback
+from zhufu.pipeline.errors import DataError
+from zhufu.pipeline.results import Registration, StageOutput
+from zhufu.pipeline.train.callbacks import fit, mlflow_metrics_callback
 
 STARTER_URI = "zhufu://starter/sft"
 
@@ -78,70 +77,39 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def run_sft(cfg: SFTConfig) -> StageResult:
-    """Train, save, log and register the SFT policy (see module docstring)."""
-    from zhufu.pipeline import tracking
-
-    # an unreachable MLflow server fails here, in seconds, before torch/TRL are imported
-    tracking.configure()
+def sft(cfg: SFTConfig) -> StageOutput:
+    """Train the SFT policy on every rank; the wrapper saves, logs and registers it."""
     import torch
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig as TRLSFTConfig
     from trl import SFTTrainer
 
+    from zhufu.pipeline import tracking
     from zhufu.pipeline.models import load_tokenizer, resolve_model
-    from zhufu.pipeline.models.paths import publish, stage_output
 
     base = resolve_model(cfg.base_model)
     tokenizer = load_tokenizer(str(base), padding_side="right")
     dataset = build_dataset(cfg.data, tokenizer, cfg.max_length)
     on_gpu = torch.cuda.is_available()
-    with tracking.stage_run("sft", cfg) as run:
-        run_id = run.info.run_id
-        tracking.log_dataset(cfg.data or STARTER_URI, "sft", "training")
-        tracking.log_metrics({"data/examples": len(dataset)})
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-        peft_config = None
-        if cfg.lora is not None:
-            from peft import LoraConfig
-
-            peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
-                                     lora_dropout=cfg.lora.dropout,
-                                     target_modules=list(cfg.lora.target_modules),
-                                     task_type="CAUSAL_LM")
-        with tempfile.TemporaryDirectory(prefix="zhufu-sft-ckpt-") as ckpt:
-            args = TRLSFTConfig(
-                output_dir=ckpt, max_steps=cfg.max_steps, num_train_epochs=cfg.num_epochs,
-                learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
-                max_length=cfg.max_length, seed=cfg.seed, bf16=on_gpu and
-                torch.cuda.is_bf16_supported(), use_cpu=not on_gpu, save_strategy="no",
-                report_to="none", logging_steps=1, logging_first_step=True,
-                dataloader_num_workers=0, disable_tqdm=False,
-            )
-            trainer = SFTTrainer(model=model, args=args, train_dataset=dataset,
-                                 processing_class=tokenizer, peft_config=peft_config,
-                                 callbacks=[mlflow_metrics_callback()])
-            started = time.perf_counter()
-            output = trainer.train()
-            seconds = time.perf_counter() - started
-        steps = int(output.global_step)
-        loss = float(output.training_loss)
-        if not math.isfinite(loss):
-            raise ConfigError(f"SFT loss is {loss} after {steps} steps; lower learning_rate")
-        trained = trainer.model
-        if peft_config is not None:
-            trained = trained.merge_and_unload()
-        local, target = stage_output(cfg.output_dir, "sft", run_id)
-        trained.save_pretrained(local)
-        tokenizer.padding_side = "left"  # saved for generation
-        tokenizer.save_pretrained(local)
-        publish(local, target)
-        metrics = {"train_loss": loss, "steps": float(steps),
-                   "steps_per_s": steps / seconds if seconds > 0 else 0.0}
-        tracking.log_metrics(metrics)
-        version = tracking.register_model_dir(local, cfg.register_as, alias=cfg.alias,
-                                              tags={"zhufu.stage": "sft", "run_id": run_id})
-    result = StageResult(stage="sft", mlflow_run_id=run_id, outputs={"model": target},
-                         registered={cfg.register_as: version}, metrics=metrics)
-    emit(result)
-    return result
+    tracking.log_dataset(cfg.data or STARTER_URI, "sft", "training")
+    tracking.log_metrics({"data/examples": len(dataset)})
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    with tempfile.TemporaryDirectory(prefix="zhufu-sft-ckpt-") as ckpt:
+        args = TRLSFTConfig(
+            output_dir=ckpt, max_steps=cfg.max_steps, num_train_epochs=cfg.num_epochs,
+            learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
+            max_length=cfg.max_length, seed=cfg.seed, bf16=on_gpu and
+            torch.cuda.is_bf16_supported(), use_cpu=not on_gpu, save_strategy="no",
+            report_to="none", logging_steps=1, logging_first_step=True,
+            dataloader_num_workers=0, disable_tqdm=False,
+        )
+        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset,
+                             processing_class=tokenizer,
+                             peft_config=cfg.lora.to_peft("CAUSAL_LM") if cfg.lora else None,
+                             callbacks=[mlflow_metrics_callback()])
+        steps, loss, seconds = fit(trainer, "sft")
+    tokenizer.padding_side = "left"  # saved with the model, for generation
+    return StageOutput(
+        metrics={"train_loss": loss, "steps": float(steps),
+                 "steps_per_s": steps / seconds if seconds > 0 else 0.0},
+        trainer=trainer, register=Registration(cfg.register_as, alias=cfg.alias))

@@ -106,6 +106,20 @@ def test_multi_node_grpo_is_an_indexed_job_with_headless_service_and_torchrun() 
     assert any(v.get("emptyDir", {}).get("medium") == "Memory" for v in pod["volumes"])
 
 
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_torchrun_only_for_distributed_kinds(kind: str) -> None:
+    """curate and judge-train run in one process: with several GPUs they still start once
+    (under torchrun every rank would curate, call the LLM and register on its own)."""
+    spec = {**_example(kind)["spec"], "resources": {"gpus": 4}, "nodes": 1}
+    cmd = _container(_render(kind, spec)[-1])["command"]
+    if kind_of(kind).distributed:
+        assert cmd[:3] == ["torchrun", "--standalone", "--nproc-per-node=4"]
+    else:
+        assert cmd[0] == "zhufu" and "torchrun" not in cmd
+    assert cmd[-2:] == ["--config", "/etc/zhufu/config.yaml"]
+    assert [k for k in KINDS if kind_of(k).distributed] == ["GRPORun"]
+
+
 def test_llm_secret_is_mounted_never_inlined() -> None:
     spec = {**_example("CurationJob")["spec"]}
     cm, job = _render("CurationJob", spec)

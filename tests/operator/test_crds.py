@@ -165,7 +165,7 @@ BROKEN: list[tuple[str, str, Any, str]] = [
     ("CurationJob", "spec.experiment", "", "empty experiment name"),
     ("JudgeTraining", "spec.rounds", 101, "too many rounds"),
     ("JudgeTraining", "spec.max_rules", 0, "zero rules"),
-    ("JudgeTraining", "spec.binary", "true", "string for a boolean"),
+    ("JudgeTraining", "spec.reflector", "true", "string for a boolean"),
     ("JudgeTraining", "spec.seed", -3, "negative seed"),
 ]
 

@@ -78,7 +78,7 @@ async def test_whole_flow_dependencies_status_events_and_delete(tmp_path: Path) 
             await wait_for(phase_is(emu, "judgetrainings", "greetings-judge", "Running"),
                            "JudgeTraining Running", op=op)
             result = StageResult("judge-train", mlflow_run_id="run-judge-1",
-                                 outputs={"judge": "s3://zhufu/judge.json"},
+                                 outputs={"model": "s3://zhufu/outputs/judge-train/run-judge-1"},
                                  registered={"zhufu-judge": "3"}, metrics={"dev_accuracy": 0.94})
             finish(emu, "greetings-judge-judge", result.to_json())
             await wait_for(phase_is(emu, "judgetrainings", "greetings-judge", "Succeeded"),
@@ -100,6 +100,9 @@ async def test_whole_flow_dependencies_status_events_and_delete(tmp_path: Path) 
             models = {r["name"]: r.get("model") for r in config["rewards"]}
             assert models == {"judge": "models:/zhufu-judge/3", "rm": "models:/zhufu-reward/2",
                               "format": None}
+            # status.resolved says which model each dependency gave, for lineage
+            assert status(emu, "grporuns", "greetings-grpo")["resolved"] == {
+                "judge": "models:/zhufu-judge/3", "rm": "models:/zhufu-reward/2"}
             assert emu.get("services", NS, "greetings-grpo-grpo")["spec"]["clusterIP"] == "None"
 
             # Pod problems become actionable reasons, then the Job fails.

@@ -108,6 +108,19 @@ def test_condition_transition_time_moves_only_on_flip() -> None:
         "2000-01-01T00:00:00Z")
 
 
+def test_condition_types_are_the_declared_ones() -> None:
+    """CONDITION_TYPES is what the CRD documents and all set_condition accepts."""
+    from zhufu.operator.crds import status_schema
+    from zhufu.operator.status import CONDITION_TYPES, set_condition
+
+    written = {c["type"] for c in phase_conditions([], "Running", "PodRunning", "m")}
+    assert written | {"SpecChangeIgnored"} == set(CONDITION_TYPES)
+    doc = status_schema()["properties"]["conditions"]["items"]["properties"]["type"]
+    assert all(t in doc["description"] for t in CONDITION_TYPES)
+    with pytest.raises(ValueError, match="WaitingForDependency"):
+        set_condition([], "WaitingForDependency", True, "r", "m")
+
+
 def test_dependencies_wait_fail_and_resolve() -> None:
     deps = {"judgeRef": "j", "curationRef": "models:/zhufu-reward/2"}
     assert dependencies.check(deps, {"judgeRef": None}).state == "waiting"

@@ -76,25 +76,22 @@ _CHECK_FIRST = """
 import sys
 from zhufu.pipeline.config import GRPOConfig, JudgeTrainConfig, RewardModelConfig, SFTConfig
 from zhufu.pipeline.judge import rounds
+from zhufu.pipeline.stage_runner import run
 from zhufu.pipeline.tracking import TrackingError
-from zhufu.pipeline.train.grpo import run_grpo
-from zhufu.pipeline.train.reward_model import run_train_rm
-from zhufu.pipeline.train.sft import run_sft
-from zhufu.pipeline.judge.training import run_judge_train
 
 def no_data(cfg):
     raise AssertionError("training data loaded before the MLflow check")
 
 rounds.load_training_data = no_data
 out = sys.argv[1]
-for run, cls in ((run_sft, SFTConfig), (run_train_rm, RewardModelConfig),
-                 (run_grpo, GRPOConfig), (run_judge_train, JudgeTrainConfig)):
+for stage, cls in (("sft", SFTConfig), ("train-rm", RewardModelConfig),
+                   ("grpo", GRPOConfig), ("judge-train", JudgeTrainConfig)):
     try:
-        run(cls(output_dir=out))
+        run(stage, cls(output_dir=out))
     except TrackingError:
         pass
     heavy = sorted({"torch", "transformers", "trl"} & set(sys.modules))
-    print(run.__name__, ",".join(heavy) or "-")
+    print(stage, ",".join(heavy) or "-")
 """
 
 
@@ -111,8 +108,7 @@ def test_training_stages_check_mlflow_before_importing_torch(tmp_path: Path) -> 
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = dict(line.split() for line in proc.stdout.splitlines())
-    assert lines == {"run_sft": "-", "run_train_rm": "-", "run_grpo": "-",
-                     "run_judge_train": "-"}, proc.stdout
+    assert lines == {"sft": "-", "train-rm": "-", "grpo": "-", "judge-train": "-"}, proc.stdout
     assert not (tmp_path / "out").exists()
 
 

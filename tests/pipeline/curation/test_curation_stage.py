@@ -206,8 +206,7 @@ def test_stage_logs_one_mlflow_run_and_uploads_to_s3(curation_set: Any, s3_serve
     journal uploaded; a second run fetches the journal from S3 and calls nothing."""
     from mlflow import MlflowClient
 
-    from zhufu.pipeline import tracking
-    from zhufu.pipeline.curation.stage import curate
+    from zhufu.pipeline import stage_runner, tracking
     from zhufu.pipeline.results import RESULT_FILE_ENV, StageResult
 
     for key, value in s3_server.env.items():
@@ -218,7 +217,7 @@ def test_stage_logs_one_mlflow_run_and_uploads_to_s3(curation_set: Any, s3_serve
     s3_server.client().create_bucket(Bucket="curation")
     cfg = config(curation_set, tmp_path, output_dir="s3://curation/runs/a",
                  experiment="curation-test")
-    result = curate(cfg, progress=False)
+    result = stage_runner.run("curate", cfg, progress=False)
     assert result.outputs["pairs"] == "s3://curation/runs/a/pairs.json"
     assert StageResult.from_json((tmp_path / "result.json").read_text()) == result
     keys = {o["Key"] for o in s3_server.client().list_objects_v2(
@@ -241,6 +240,6 @@ def test_stage_logs_one_mlflow_run_and_uploads_to_s3(curation_set: Any, s3_serve
     from zhufu.pipeline.curation.stage import work_dirs
 
     shutil.rmtree(work_dirs(cfg)[1])
-    again = curate(cfg, progress=False)
+    again = stage_runner.run("curate", cfg, progress=False)
     run2 = MlflowClient().get_run(again.mlflow_run_id)
     assert run2.data.metrics["calls"] == 0 and run2.data.metrics["calls_replayed"] == 48

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from zhufu.pipeline import stage_runner
 from zhufu.pipeline.config import CurateConfig
-from zhufu.pipeline.curation.stage import curate
 
 
 def test_curate_then_reward_model(curation_set: Any, tmp_path: Path,
@@ -19,7 +19,7 @@ def test_curate_then_reward_model(curation_set: Any, tmp_path: Path,
         "responses": str(curation_set.labelled), "exemplars": str(curation_set.exemplars),
         "output_dir": str(tmp_path / "out"),
         "reward_model": {"max_steps": 2, "batch_size": 4, "eval_fraction": 0.3}})
-    result = curate(cfg, progress=False)
+    result = stage_runner.run("curate", cfg, progress=False)
     assert result.outputs["pairs"].endswith("pairs.json")
     assert result.registered.get("zhufu-reward")
     assert any(k.startswith("rm_") for k in result.metrics)

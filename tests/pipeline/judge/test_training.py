@@ -124,16 +124,16 @@ def test_trained_judge_registers_and_reloads_from_mlflow(
     pairs = json.loads((shared_data / "reward_data_train.json").read_text(encoding="utf-8"))
     small = tmp_path / "pairs.json"
     small.write_text(json.dumps(pairs[:40], ensure_ascii=False), encoding="utf-8")
-    from zhufu.pipeline.judge.training import run_judge_train
+    from zhufu.pipeline import stage_runner
 
     cfg = _cfg(rounds=1, pairs=str(small), register_as="zhufu-judge-test",
                output_dir=str(tmp_path / "out"), experiment="judge-test")
-    result = run_judge_train(cfg)
+    result = stage_runner.run("judge-train", cfg)
     version = result.registered["zhufu-judge-test"]
     assert result.metrics["judge_path_mismatches"] == 0
     assert "dev_acc_best" in result.metrics and "fooled_rate_first" in result.metrics
     pairs_to_score = [(ex.query, ex.response) for ex in starter_labelled()[:8]]
-    local = load_judge(result.outputs["judge"])
+    local = load_judge(result.outputs["model"])  # the folder holding judge.json
     remote = load_judge(f"models:/zhufu-judge-test/{version}")
     by_run = load_judge(f"runs:/{result.mlflow_run_id}/judge")
     assert remote.state.to_dict() == local.state.to_dict() == by_run.state.to_dict()

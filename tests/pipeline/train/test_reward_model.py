@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from zhufu.pipeline import stage_runner
 from zhufu.pipeline.cli import app
 from zhufu.pipeline.config import RewardModelConfig
 from zhufu.pipeline.data.rows import PreferencePair
@@ -89,7 +90,8 @@ def test_char_rm_learns_a_marker_beyond_length() -> None:
                             learning_rate=3e-3, max_length=32,
                             char_encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2})
     model, tok = R.build_model(cfg, train_pairs)
-    model, timing = R.train(cfg, model, tok, train_pairs)
+    trainer, timing = R.train(cfg, model, tok, train_pairs)
+    model = trainer.model
     assert timing["steps"] == 30 and timing["pairs_per_s"] > 0
     model.eval()
     q = [p.query for p in held_out]
@@ -168,7 +170,7 @@ def test_tiny_default_with_lora_trains_and_merges(home: Path) -> None:
     """The default base (tiny Qwen2) on the starter pairs, through LoRA: a few steps."""
     cfg = RewardModelConfig(max_steps=2, batch_size=4, lora={"r": 4, "alpha": 8},
                             register_as="zhufu-reward-tiny")
-    result = R.run_train_rm(cfg)
+    result = stage_runner.run("train-rm", cfg)
     assert result.registered == {"zhufu-reward-tiny": "1"}
     saved = Path(result.outputs["model"])
     assert not (saved / "adapter_config.json").exists()  # merged, a plain HF model dir
@@ -189,7 +191,7 @@ def test_example_config_smoke_on_paper_pairs(home: Path, shared_data: Path) -> N
     example = Path(__file__).resolve().parents[3] / "examples" / "reward-model.yaml"
     cfg = load_config(RewardModelConfig, example,
                       [f"data={shared_data / 'reward_data_train.json'}", "max_steps=60"])
-    m = R.run_train_rm(cfg).metrics
+    m = stage_runner.run("train-rm", cfg).metrics
     assert m["rm/n"] == 1262
     assert m["longer/acc"] > 0.9 and m["ngram/acc"] > 0.97
     assert m["rm/acc"] > 0.9

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from zhufu.pipeline import stage_runner
 from zhufu.pipeline.config import LoRAConfig, SFTConfig
 from zhufu.pipeline.results import RESULT_FILE_ENV, StageResult
-from zhufu.pipeline.train.sft import build_dataset, run_sft, to_messages
+from zhufu.pipeline.train.sft import build_dataset, to_messages
 
 
 def test_to_messages() -> None:
@@ -54,7 +55,7 @@ def test_run_sft_registers_a_loadable_policy(zhufu_home: Path, tmp_path: Path,
     monkeypatch.setenv(RESULT_FILE_ENV, str(result_file))
     cfg = SFTConfig(max_steps=2, batch_size=2, max_length=48, learning_rate=1e-3,
                     output_dir=str(tmp_path / "out"))
-    result = run_sft(cfg)
+    result = stage_runner.run("sft", cfg)
 
     assert StageResult.from_json(result_file.read_text()) == result
     assert result.stage == "sft" and math.isfinite(result.metrics["train_loss"])
@@ -94,7 +95,7 @@ def test_run_sft_with_lora_saves_merged_weights(zhufu_home: Path, tmp_path: Path
     cfg = SFTConfig(max_steps=2, batch_size=2, max_length=48, learning_rate=1e-2,
                     output_dir=str(tmp_path / "out"), register_as="zhufu-test-lora",
                     alias="lora", lora=LoRAConfig(r=4, alpha=8, dropout=0.0))
-    result = run_sft(cfg)
+    result = stage_runner.run("sft", cfg)
     saved = Path(result.outputs["model"])
     assert not (saved / "adapter_config.json").exists()
     weights = load_file(saved / "model.safetensors")
