@@ -25,16 +25,13 @@ _DEFAULT: JudgeWeights | None = None
 def _shared_default() -> JudgeWeights:
     global _DEFAULT
     if _DEFAULT is None:
-        from pathlib import Path
-
-        path = Path(__file__).with_name("default_weights.json")
-        _DEFAULT = JudgeWeights.load(path) if path.exists() else JudgeWeights()
+        _DEFAULT = JudgeWeights()
     return _DEFAULT
 
 
 def default_weights() -> JudgeWeights:
-    """A fresh copy of the packaged default weights (``default_weights.json`` when present,
-    else the built-in defaults); edit it freely."""
+    """A fresh copy of the hand-set analyser weights (:class:`JudgeWeights` defaults); edit it
+    freely. The shipped trained judge is :func:`zhufu.pipeline.judge.default_state`."""
     return JudgeWeights.from_dict(_shared_default().to_dict())
 
 

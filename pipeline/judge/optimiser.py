@@ -166,13 +166,6 @@ class Scorer:
         return loss, grad
 
 
-def accuracy_of(weights: JudgeWeights, examples: Sequence[Example]) -> float:
-    if not examples:
-        return float("nan")
-    s = Scorer(weights, examples)
-    return float((s.predict() == s.y).mean())
-
-
 def fit_weights(weights: JudgeWeights, examples: Sequence[Example], steps: int = 60,
                 lr: float = 0.02, l2: float = 0.002) -> float:
     """Adam steps on the logistic loss (in place); returns the final loss.

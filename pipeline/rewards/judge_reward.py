@@ -5,7 +5,8 @@ to the judge in one :meth:`Judge.score_many` call (the backend bounds concurrenc
 mode maps the overall 1–5 score to [0, 1] — the environment notes explain why: a 0/1 reward
 on a weak policy is often constant inside a group, which gives GRPO zero advantage. Binary
 mode is the paper's good/bad verdict. A greeting the judge fails on (call error, unreadable
-reply) gets the neutral value and is counted in :attr:`JudgeReward.failures`.
+reply) gets ``None`` and is counted in :attr:`JudgeReward.failures`; GRPO gives it the
+package's one neutral value (:func:`zhufu.pipeline.rewards.neutral_fill`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from typing import Any
 from zhufu.pipeline.judge import Judge, load_judge
 from zhufu.pipeline.judge.result import JudgeResult
 from zhufu.pipeline.rewards.rm import message_text
-
-NEUTRAL = 0.5
 
 
 class JudgeReward:
@@ -33,15 +32,15 @@ class JudgeReward:
         self._cache: OrderedDict[tuple[str, str], JudgeResult] = OrderedDict()
         self._cache_size = cache_size
 
-    def value(self, result: JudgeResult) -> float:
+    def value(self, result: JudgeResult) -> float | None:
         if not result.ok:
-            return NEUTRAL
+            return None
         if self.binary:
             return float(result.label)
         return min(1.0, max(0.0, (result.overall - 1.0) / 4.0))
 
     async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kw: Any
-                       ) -> list[float]:
+                       ) -> list[float | None]:
         queries = kw.get("query") or [message_text(p) for p in prompts]
         pairs = [(str(q), message_text(c)) for q, c in zip(queries, completions, strict=True)]
         todo = list(dict.fromkeys(p for p in pairs if p not in self._cache))

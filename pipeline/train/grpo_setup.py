@@ -26,6 +26,7 @@ from zhufu.pipeline.hardware import (
     train_precision,
     world_size,
 )
+from zhufu.pipeline.rewards import neutral_fill
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"num_generations": 4, "batch_size": 8, "learning_rate": 1e-3, "beta": 0.001,
              "max_prompt_length": 64, "max_completion_length": 40},
 }
-
-#: Value given to one completion whose reward function raised.
-NEUTRAL_REWARD = 0.0
-
 
 def apply_preset(cfg: GRPOConfig) -> GRPOConfig:
     """The config with its named preset's values for every field the user did not set.
@@ -133,38 +130,43 @@ def trainer_args(cfg: GRPOConfig, output_dir: Path, on_gpu: bool, *,
 def guarded(func: Callable[..., Any], name: str, counter: dict[str, int]) -> Callable[..., Any]:
     """Wrap a reward function so one bad completion costs a neutral reward, not the batch.
 
-    If the batched call raises, each completion is scored alone; those that still raise get
-    :data:`NEUTRAL_REWARD` and are counted in ``counter[name]``. A CUDA failure (out of
-    memory, a device-side assert, NCCL) is re-raised at once and fails the step: it says
-    nothing about the completion, and neutral rewards would hide a broken run. The wrapper
-    is async (TRL awaits it on its reward event loop) whether ``func`` is sync or async.
+    If the batched call raises, each completion is scored alone. A completion that still
+    raises, or that the function scores ``None``, gets the one neutral value of
+    :func:`zhufu.pipeline.rewards.neutral_fill` and is counted in ``counter[name]``. A CUDA
+    failure (out of memory, a device-side assert, NCCL) is re-raised at once and fails the
+    step: it says nothing about the completion, and neutral rewards would hide a broken run.
+    The wrapper is async (TRL awaits it on its reward event loop) whether ``func`` is sync or
+    async.
     """
 
     async def call(prompts: Sequence[Any], completions: Sequence[Any], kw: dict[str, Any]
-                   ) -> list[float]:
+                   ) -> list[float | None]:
         out = func(prompts, completions, **kw)
-        return [float(x) for x in (await out if inspect.isawaitable(out) else out)]
+        return [None if x is None else float(x)
+                for x in (await out if inspect.isawaitable(out) else out)]
 
     async def wrapper(prompts: Sequence[Any], completions: Sequence[Any], **kw: Any
                       ) -> list[float]:
         try:
-            return await call(prompts, completions, kw)
+            values = await call(prompts, completions, kw)
         except Exception as e:  # noqa: BLE001 - reward code of any kind; retried one by one
             if is_device_error(e):
                 raise
-        rewards = []
-        for i in range(len(completions)):
-            one = {k: [v[i]] if isinstance(v, list) and len(v) == len(completions) else v
-                   for k, v in kw.items()}
-            try:
-                rewards.append((await call([prompts[i]], [completions[i]], one))[0])
-            except Exception as e:  # noqa: BLE001
-                if is_device_error(e):
-                    raise
-                counter[name] = counter.get(name, 0) + 1
-                log.warning("reward %s failed on completion %d: %s", name, i, e)
-                rewards.append(NEUTRAL_REWARD)
-        return rewards
+            values = []
+            for i in range(len(completions)):
+                one = {k: [v[i]] if isinstance(v, list) and len(v) == len(completions) else v
+                       for k, v in kw.items()}
+                try:
+                    values.append((await call([prompts[i]], [completions[i]], one))[0])
+                except Exception as e:  # noqa: BLE001
+                    if is_device_error(e):
+                        raise
+                    log.warning("reward %s failed on completion %d: %s", name, i, e)
+                    values.append(None)
+        failed = sum(v is None for v in values)
+        if failed:
+            counter[name] = counter.get(name, 0) + failed
+        return neutral_fill(prompts, values)
 
     functools.update_wrapper(wrapper, func, assigned=("__doc__",), updated=())
     wrapper.__name__ = name

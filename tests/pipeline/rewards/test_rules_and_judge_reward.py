@@ -9,7 +9,7 @@ import zhufu.pipeline.rewards.rules as rules
 from zhufu.pipeline.judge import Judge
 from zhufu.pipeline.llm.base import ChatBackend, ChatRequest, ChatResponse, LLMError
 from zhufu.pipeline.llm.offline import OfflineBackend
-from zhufu.pipeline.rewards.judge_reward import NEUTRAL, JudgeReward
+from zhufu.pipeline.rewards.judge_reward import JudgeReward
 
 GOOD = "愿你在新的一岁里，眼里有光，心中有爱，所求皆如愿，所行皆坦途。生日快乐！"
 LISTED = "好的，以下是几条祝福语：\n1. 生日快乐！\n2. 天天开心！\n3. 万事如意！"
@@ -17,7 +17,27 @@ REPEATED = "生日快乐生日快乐生日快乐生日快乐生日快乐生日�
 
 
 def test_doctests() -> None:
+    import zhufu.pipeline.rewards as rewards
+
     assert doctest.testmod(rules).failed == 0
+    result = doctest.testmod(rewards)
+    assert result.attempted >= 2 and result.failed == 0
+
+
+def test_a_failed_reward_moves_no_advantage_whatever_its_scale() -> None:
+    """One rule for every reward: a failure gets the mean of its prompt's other completions,
+    so it is neutral inside GRPO's group normalisation on a [0, 1] rule as on an RM logit."""
+    import asyncio
+
+    from zhufu.pipeline.train.grpo_setup import guarded
+
+    def rm_like(prompts, completions, **kw):  # noqa: ANN001, ANN202
+        return [None if c == "?" else {"a": -7.5, "b": 12.5}[c] for c in completions]
+
+    failures: dict[str, int] = {}
+    out = asyncio.run(guarded(rm_like, "rm", failures)(["p", "p", "p", "q", "q"],
+                                                       ["a", "?", "b", "?", "?"]))
+    assert out == [-7.5, 2.5, 12.5, 2.5, 2.5] and failures == {"rm": 3}
 
 
 def test_format_reward_ranks_one_clean_greeting_first() -> None:
@@ -57,9 +77,9 @@ def test_judge_reward_neutral_on_failure_and_cached() -> None:
     reward = JudgeReward(Judge(backend))
     queries = ["生日祝福语"] * 3
     out = asyncio.run(reward(["p"] * 3, [GOOD, "boom", LISTED], query=queries))
-    assert out[1] == NEUTRAL and reward.failures == 1
+    assert out[1] is None and reward.failures == 1  # the guard gives it the neutral value
     assert out[0] > out[2]
-    assert 0.0 <= min(out) and max(out) <= 1.0
+    assert 0.0 <= min(out[0], out[2]) and max(out[0], out[2]) <= 1.0
     calls = backend.seen
     again = asyncio.run(reward(["p"] * 3, [GOOD, "boom", LISTED], query=queries))
     assert again == out and backend.seen == calls  # answered from the cache

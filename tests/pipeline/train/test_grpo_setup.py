@@ -10,7 +10,6 @@ import pytest
 from zhufu.pipeline.config import ConfigError, GRPOConfig, load_config
 from zhufu.pipeline.hardware import Precision
 from zhufu.pipeline.train.grpo_setup import (
-    NEUTRAL_REWARD,
     PRESETS,
     apply_preset,
     build_rewards,
@@ -71,7 +70,7 @@ def test_guard_gives_counted_neutral_reward_to_the_bad_completion() -> None:
     failures: dict[str, int] = {}
     wrapped = guarded(fragile, "fragile", failures)
     out = asyncio.run(wrapped(["p"] * 3, ["ab", "boom", "abc"], query=["q1", "q2", "q3"]))
-    assert out == [2.0, NEUTRAL_REWARD, 3.0]
+    assert out == [2.0, 2.5, 3.0]  # the mean of the prompt's other completions: no advantage
     assert failures == {"fragile": 1}
     assert wrapped.__name__ == "fragile"
 
