@@ -1,4 +1,5 @@
-"""Training stages (SFT, reward model, GRPO): each is ``run_X(cfg) -> StageResult``.
+"""Training stages (SFT, reward model, GRPO): each run function ``X(cfg) -> StageOutput``
+trains on every rank and hands the trainer to the stage wrapper (:mod:`..stage_runner`).
 
 Importing this package is light; each stage module imports torch/TRL when it runs.
 """
