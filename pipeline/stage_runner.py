@@ -181,7 +181,11 @@ def _merge_lora(trainer: Any, local: Path) -> None:
     if not hasattr(trained, "peft_config") or not (local / "adapter_config.json").is_file():
         return
     from peft import PeftModel
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
+    # Under ZeRO-3 a registered DeepSpeed config makes from_pretrained run zero.Init, whose
+    # collectives would wait for the other ranks forever (docs/gpu.md): rank 0 loads alone.
+    unset_hf_deepspeed_config()
     base_model = trained.get_base_model()
     base_path = trained.peft_config["default"].base_model_name_or_path
     dtype = next(base_model.parameters()).dtype

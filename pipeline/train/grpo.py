@@ -175,10 +175,12 @@ def grpo(cfg: GRPOConfig) -> StageOutput:
     tracking.log_metrics({"data/prompts": len(dataset), "data/prompts_truncated": truncated})
     if resume_from is not None:
         tracking.set_tags({"zhufu.resumed_from": resume_from.name})
+    # The TRL config first: under ZeRO-3 it registers DeepSpeed, so the policy is partitioned
+    # as it loads (docs/gpu.md, "ZeRO-3: saving what was trained").
+    trl_args = TRLGRPOConfig(**args, reward_weights=weights)
     model = AutoModelForCausalLM.from_pretrained(
         policy, dtype=getattr(torch, precision.load_dtype))
-    trainer = GRPOTrainer(model=model, reward_funcs=rewards,
-                          args=TRLGRPOConfig(**args, reward_weights=weights),
+    trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=trl_args,
                           train_dataset=dataset, processing_class=tokenizer,
                           peft_config=cfg.lora.to_peft("CAUSAL_LM") if cfg.lora else None,
                           callbacks=callbacks)
