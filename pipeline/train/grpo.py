@@ -102,19 +102,28 @@ LATEST_MARKER = "LATEST"
 
 
 def _s3_sync_callback(local: Path, target: str) -> Any:
-    """Upload each new checkpoint to ``target`` after Trainer saves it, then point the
-    ``LATEST`` marker at it (so a checkpoint is only ever named once it is complete)."""
+    """Upload each new checkpoint to ``target`` once every rank wrote its part, then point the
+    ``LATEST`` marker at it (so a checkpoint is only ever named once it is complete).
+
+    Every rank writes into ``checkpoint-N`` (rank 0 the model, scheduler and trainer state;
+    each rank its RNG state; under DeepSpeed its optimizer shard): the ranks meet at a
+    barrier, the local rank 0 of each node uploads what its node wrote, they meet again, and
+    global rank 0 writes ``LATEST`` last (docs/gpu.md, "Checkpoints across ranks").
+    """
     from transformers import TrainerCallback
 
+    from zhufu.pipeline import distributed
     from zhufu.pipeline.data.storage import upload_dir, write_text
 
     class S3Checkpoints(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
-            if not state.is_world_process_zero:
-                return  # one upload per launch (ranks on other nodes hold the same weights)
             name = f"checkpoint-{state.global_step}"
-            upload_dir(local / name, f"{target.rstrip('/')}/{name}")
-            write_text(f"{target.rstrip('/')}/{LATEST_MARKER}", name)
+            distributed.barrier()
+            if distributed.local_rank() == 0:
+                upload_dir(local / name, f"{target.rstrip('/')}/{name}")
+            distributed.barrier()
+            if state.is_world_process_zero:
+                write_text(f"{target.rstrip('/')}/{LATEST_MARKER}", name)
 
     return S3Checkpoints()
 

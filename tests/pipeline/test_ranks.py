@@ -1,7 +1,8 @@
 """Rank safety of the distributed stages under ``torchrun --standalone --nproc-per-node 2``
 on CPU (gloo): both ranks train (the same optimizer steps, the same weights after), and
 global rank 0 alone leaves the stage's side effects: one MLflow run, one registered version,
-one published model (on a real moto S3 server), one result file, one printed result.
+one published model (on a real moto S3 server), one result file, one printed result; a
+GRPO checkpoint in S3 holds every rank's part.
 
 Each case is a real launch of the installed ``zhufu`` command, two processes on two shared
 cores (about a minute each): marked ``slow`` and ``distributed`` (``make test-distributed``,
@@ -27,7 +28,7 @@ SMALL = {
     "sft": ["max_steps=2", "batch_size=2", "max_length=48"],
     "train-rm": ["max_steps=2", "batch_size=4", "max_length=48"],
     "grpo": ["policy=tiny", "preset=tiny", "max_steps=2", "batch_size=4",
-             "max_completion_length=8", "save_steps=100", "resume=never",
+             "max_completion_length=8", "resume=never",
              "rewards=[{name: format}, {name: length}]"],
 }
 RANK_LINE = re.compile(r"zhufu: rank (\d)/2: (\S+): (\d+) optimizer steps, "
@@ -48,8 +49,9 @@ def test_two_ranks_train_and_rank_0_alone_reports(stage: str, zhufu_home: Path,
     name = f"zhufu-ranks-{stage}"
     sets = [*SMALL[stage], f"experiment=ranks-{stage}", f"register_as={name}",
             f"output_dir=s3://{bucket}/out"]
-    if stage == "grpo":
-        sets.append(f"checkpoint_dir={tmp_path / 'ckpt'}")
+    if stage == "grpo":  # checkpoints to S3 as well: every rank's part, LATEST last
+        s3_server.client().create_bucket(Bucket="ranks-ckpt")  # type: ignore[attr-defined]
+        sets += ["checkpoint_dir=s3://ranks-ckpt/grpo", "save_steps=2"]
     result_file = tmp_path / "termination-log"
     env = {**os.environ, **s3_server.env,  # type: ignore[attr-defined]
            "ZHUFU_HOME": str(zhufu_home), RESULT_FILE_ENV: str(result_file),
@@ -94,3 +96,8 @@ def test_two_ranks_train_and_rank_0_alone_reports(stage: str, zhufu_home: Path,
     files = {k.rsplit("/", 1)[1] for k in keys}
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= files
     assert "training_args.bin" not in files
+    if stage == "grpo":
+        ckpt = {o["Key"] for o in s3_server.client().list_objects_v2(  # type: ignore[attr-defined]
+            Bucket="ranks-ckpt")["Contents"]}
+        assert {"grpo/LATEST", "grpo/checkpoint-2/trainer_state.json",
+                "grpo/checkpoint-2/rng_state_0.pth", "grpo/checkpoint-2/rng_state_1.pth"} <= ckpt

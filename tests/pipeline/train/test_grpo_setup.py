@@ -159,14 +159,14 @@ def test_vllm_without_gpus_fails_at_run_start(zhufu_home: Path) -> None:
     """On this CPU machine (real: torch sees no GPU) ``zhufu grpo`` with vLLM rollouts stops
     before the policy loads, naming the setting."""
     from zhufu.pipeline.hardware import HardwareError
-    from zhufu.pipeline.train.grpo import run_grpo
+    from zhufu.pipeline.stage_runner import run
 
     cfg = GRPOConfig(policy="tiny", vllm="server", vllm_server_url="http://127.0.0.1:9/v1",
                      rewards=[{"name": "format"}])
     with pytest.raises(HardwareError, match="vllm: server needs CUDA GPUs"):
-        run_grpo(cfg)
+        run("grpo", cfg)
     with pytest.raises(HardwareError, match="vllm: colocate needs CUDA GPUs"):
-        run_grpo(GRPOConfig(policy="tiny", vllm="colocate"))
+        run("grpo", GRPOConfig(policy="tiny", vllm="colocate"))
 
 
 @pytest.mark.parametrize(("given", "root"), [
