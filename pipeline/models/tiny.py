@@ -75,7 +75,18 @@ def _build(out_dir: Path, head: str) -> None:
         model.generation_config = GenerationConfig(
             eos_token_id=[EOS_ID, PAD_ID], pad_token_id=PAD_ID, do_sample=True,
             temperature=1.0, top_p=1.0, max_new_tokens=64)
-    model.save_pretrained(out_dir)
+    # Not model.save_pretrained: once torch.distributed is up it writes only on global rank 0,
+    # and this is a per-node cache (a second node's pods build their own copy).
+    from safetensors.torch import save_file
+
+    config.architectures = [type(model).__name__]  # what save_pretrained records
+    config.dtype = "float32"
+    config.save_pretrained(out_dir)
+    if head != "rm":
+        model.generation_config.save_pretrained(out_dir)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    state.pop("lm_head.weight", None)  # tied to the embeddings, as save_pretrained does
+    save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     _copy_tokenizer(out_dir)
 
 

@@ -76,6 +76,30 @@ def test_tiny_build_is_deterministic(zhufu_home: Path, tmp_path: Path) -> None:
     assert digest(first) == digest(second)
 
 
+def test_tiny_build_on_a_non_zero_rank_writes_the_weights(zhufu_home: Path, tmp_path: Path
+                                                          ) -> None:
+    """Under torch.distributed, transformers' save_pretrained writes only on global rank 0;
+    the tiny models are a per-node cache, so rank 1 of a second node must build them too
+    (the two-node GRPORun of ``make e2e`` failed on a config.json-less tiny-qwen2)."""
+    from transformers.distributed import mixin
+
+    other = tmp_path / "rank1-home"
+    (other / "models").mkdir(parents=True)
+    (other / "models" / "qwen2.5-tokenizer").symlink_to(zhufu_home / "models" /
+                                                        "qwen2.5-tokenizer")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mixin, "_is_torch_distributed_initialized", lambda: True)
+        mp.setattr(mixin, "_get_torch_distributed_rank", lambda: 1)
+        mp.setenv("ZHUFU_HOME", str(other))
+        path = tiny_policy_path()
+    assert {"config.json", "generation_config.json", "model.safetensors"} <= {
+        f.name for f in path.iterdir()}
+    model, _ = load_causal_lm(str(path), device="cpu")
+    assert model.config.model_type == "qwen2"
+    # what TRL's GRPOTrainer reads to build the reference model from the path
+    assert model.config.architectures == ["Qwen2ForCausalLM"]
+
+
 def test_local_dir_spec_and_errors(zhufu_home: Path, tmp_path: Path) -> None:
     assert resolve_model(str(tiny_policy_path())) == tiny_policy_path()
     with pytest.raises(ModelSpecError, match="not 'tiny', 'tiny-rm'"):
