@@ -12,7 +12,7 @@ export DO_NOT_TRACK = 1
 export HF_HUB_DISABLE_TELEMETRY = 1
 export HF_HUB_OFFLINE = 1
 
-.PHONY: install run test test-all test-slow-ci test-distributed test-registry lint images wheelhouse clean
+.PHONY: install run test test-all test-slow-ci test-distributed test-registry e2e lint images wheelhouse clean
 
 install: $(STAMP)
 
@@ -48,6 +48,14 @@ test-slow-ci: install
 # The trainer image's version pins against the registry's metadata (asks PyPI through pip).
 test-registry: install
 	$(VENV)/bin/pytest -m registry
+
+# The cluster path end to end (minutes): S3, MLflow, the API emulator, the chart's operator and
+# a kubelet running each Job's pods as local processes; JudgeTraining, CurationJob and a
+# two-node GRPORun applied with the real kubectl, with the faults (operator restart mid-run,
+# both GRPO pods killed after a checkpoint). The last line is the JSON summary.
+E2E_FLAGS ?= --faults
+e2e: install
+	$(PY) -P tests/e2e/run_e2e.py $(E2E_FLAGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,4 @@
-"""The cluster path end to end as slow tests: what ``make e2e`` and ``make e2e-faults`` run.
+"""The cluster path end to end as slow tests: the flow `make e2e` runs, without and with faults.
 
 Each test starts the whole stack (S3, MLflow, the stand-in LLM, the one-node cluster, the
 chart's operator), drives the flow through the real ``kubectl`` and checks statuses, MLflow
