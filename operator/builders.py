@@ -34,6 +34,7 @@ TERMINATION_LOG = "/dev/termination-log"
 RENDEZVOUS_PORT = 29500
 CONTAINER = "trainer"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+JOB_UID_LABEL = "batch.kubernetes.io/controller-uid"
 MANAGED_BY = "zhufu-operator"
 #: Job names are label values (≤ 63); Indexed Job pods add ``-<index>`` to their hostnames.
 MAX_JOB_NAME = 60
@@ -130,6 +131,10 @@ def env(kind: Kind, name: str, namespace: str, workload: dict[str, Any],
         {"name": "MPLCONFIGDIR", "value": "/tmp/matplotlib"},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
         {"name": "ZHUFU_RESOURCE", "value": f"{kind.plural}/{namespace}/{name}"},
+        # The Job's uid (the API server labels its pods with it): a retried pod finds the
+        # steps an earlier attempt of the same Job finished by it (MLflow tag zhufu.job_uid).
+        {"name": "ZHUFU_JOB_UID", "valueFrom": {"fieldRef": {
+            "fieldPath": f"metadata.labels['{JOB_UID_LABEL}']"}}},
     ]
     if settings.s3_endpoint:
         out += [{"name": "AWS_ENDPOINT_URL", "value": settings.s3_endpoint},

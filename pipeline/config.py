@@ -124,7 +124,8 @@ class StageConfig(Strict):
 
 
 class SFTConfig(StageConfig):
-    base_model: str = Field(TINY, description="'tiny', a local path or a models:/ URI.")
+    base_model: str = Field(TINY, description="'tiny', a local path, an s3:// prefix, a "
+                            "models:/ URI or a hub id.")
     data: str | None = Field(None, description="Alpaca JSON (path or s3://); None = starter set.")
     max_steps: int = Field(-1, ge=-1, description="-1 = run num_epochs.")
     num_epochs: float = Field(1.0, gt=0)
@@ -284,7 +285,13 @@ def vllm_root_url(url: str) -> str:
 
 
 class GRPOConfig(StageConfig):
-    policy: str = Field("models:/zhufu-policy@sft", description="Path or models:/ URI.")
+    policy: str = Field("models:/zhufu-policy@sft", description="The policy to train: 'tiny', "
+                        "a local path, an s3:// prefix, a models:/ URI or a hub id; with sft "
+                        "set, the base model SFT starts from (unless sft.base_model is set).")
+    sft: SFTConfig | None = Field(
+        None, description="Run SFT first (same Job) and train its model with GRPO: "
+        "registers zhufu-policy@sft, then @grpo. Its output_dir and experiment default to "
+        "this run's.")
     prompts: str | None = Field(None, description="verl parquet / query txt; None = starter.")
     rewards: list[RewardSpec] = Field(
         default_factory=lambda: [RewardSpec(name="judge"), RewardSpec(name="format", weight=0.5)],
@@ -330,6 +337,10 @@ class GRPOConfig(StageConfig):
             raise ValueError("batch_size must be a multiple of num_generations")
         if self.vllm == "server" and not self.vllm_server_url:
             raise ValueError("vllm 'server' needs vllm_server_url")
+        if (self.sft is not None and "base_model" not in self.sft.model_fields_set
+                and "policy" in self.model_fields_set):
+            self.sft = self.sft.model_copy(update={"base_model": self.policy})
+            self.sft.model_fields_set.add("base_model")
         return self
 
 

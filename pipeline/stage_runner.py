@@ -19,7 +19,12 @@ side effects in a fixed order, each on the ranks that own it:
    ranks exit with the same code.
 
 :func:`run_steps` runs a kind's sequence of stages in one process (a CurationJob: curate,
-then train-rm on the pairs), each step through :func:`run_stage`, and reports one result.
+then train-rm on the pairs; a GRPORun: sft, then grpo on its model), each step through
+:func:`run_stage`, and reports one result. Rank 0 records each finished stage's result on its
+MLflow run (``zhufu.result``); when a pod of a Job is retried, a section step that an earlier
+attempt of the same Job finished (found by ``zhufu.job_uid``) is not run again: its recorded
+result feeds the next step, so a GRPORun killed during GRPO resumes GRPO from its checkpoint
+on the same SFT model, and registers no second SFT version.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from zhufu.pipeline.errors import ConfigError, ZhufuError
 from zhufu.pipeline.results import StageOutput, StageResult, emit
 from zhufu.pipeline.stages import STAGES, Stage, Step, resolve, steps_of
 
+#: Fields a section step takes from the kind's config unless its section sets them.
+INHERITED = ("experiment", "output_dir")
 #: Files Trainer.save_model writes that a published model does not need (a pickle).
 _TRAINER_LEFTOVERS = ("training_args.bin",)
 
@@ -63,8 +70,16 @@ def run_steps(steps: Sequence[Step], cfg: StageConfig,
         step_cfg = cfg if step.section is None else getattr(cfg, step.section)
         if step_cfg is None:
             continue
-        if step.section is not None and "experiment" not in step_cfg.model_fields_set:
-            step_cfg = step_cfg.model_copy(update={"experiment": cfg.experiment})
+        if step.section is not None:
+            step_cfg = step_cfg.model_copy(update={
+                k: getattr(cfg, k) for k in INHERITED if k not in step_cfg.model_fields_set})
+            earlier = tracking.finished_in_this_job(step.stage, step_cfg.experiment)
+            if earlier is not None:  # a retried pod: the step's model is registered already
+                done[step.stage] = StageResult(**earlier)
+                print(f"zhufu: {step.stage} finished in an earlier attempt of this Job (MLflow "
+                      f"run {done[step.stage].mlflow_run_id}); not run again", file=sys.stderr,
+                      flush=True)
+                continue
         if step.link:
             step_cfg = resolve(step.link)(step_cfg, done)
         report = partial(_merged_with, steps, dict(done), step.stage)
@@ -78,7 +93,8 @@ def run_steps(steps: Sequence[Step], cfg: StageConfig,
 
 def merge(steps: Sequence[Step], done: Mapping[str, StageResult]) -> StageResult:
     """One result for a kind: the main step's, plus the other steps' outputs and metrics
-    under their prefix and every registered version."""
+    under their prefix and every registered version (the main step's first; another step's
+    version of the same model as ``NAME@<stage>``)."""
     main = next(s for s in steps if s.section is None)
     base = done.get(main.stage) or next(iter(done.values()))
     outputs, registered, metrics = dict(base.outputs), dict(base.registered), dict(base.metrics)
@@ -88,7 +104,8 @@ def merge(steps: Sequence[Step], done: Mapping[str, StageResult]) -> StageResult
             continue
         outputs.update({f"{step.prefix}{k}": v for k, v in result.outputs.items()})
         metrics.update({f"{step.prefix}{k}": v for k, v in result.metrics.items()})
-        registered.update(result.registered)
+        registered.update({f"{k}@{step.stage}" if k in base.registered else k: v
+                           for k, v in result.registered.items()})
     return replace(base, outputs=outputs, registered=registered, metrics=metrics)
 
 
@@ -167,6 +184,8 @@ def _finish(stage: Stage, out: StageOutput, local: Path | None, target: str | No
                 local, reg.name, alias=reg.alias, tags=tags, artifact_path=reg.artifact_path)
     result = StageResult(stage=stage.name, mlflow_run_id=run_id, outputs=outputs,
                          registered=registered, metrics=out.summary_metrics())
+    if run_id:  # what a retry of the same Job reuses instead of running the step again
+        tracking.set_tags({tracking.RESULT_TAG: result.to_json()})
     emit(report(result))
     return result
 

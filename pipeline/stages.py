@@ -11,7 +11,8 @@ Adding a stage is one entry here plus its run function.
 
 :data:`KINDS` says what each custom resource's Job runs: a sequence of :class:`Step`. The
 kind's own config is the config of its main step (the one without a ``section``); another
-step reads its config from a section of it and is skipped when that section is unset. The
+step reads its config from a section of it and is skipped when that section is unset; the
+steps run in the order written (a GRPORun's ``sft`` section runs before its GRPO). The
 main stage's command runs the whole sequence, so a pod runs ``zhufu curate --config …`` and
 ``zhufu curate`` on a laptop does the same work.
 """
@@ -131,7 +132,9 @@ KINDS: dict[str, Kind] = {k.kind: k for k in (
         Step("train-rm", section="reward_model", prefix="rm_",
              link="zhufu.pipeline.curation.stage:train_on_curated_pairs"))),
     Kind("JudgeTraining", "Adversarial judge training", "judge", (Step("judge-train"),)),
-    Kind("GRPORun", "GRPO policy training", "grpo", (Step("grpo"),)),
+    Kind("GRPORun", "GRPO policy training", "grpo", (
+        Step("sft", section="sft", prefix="sft_"),
+        Step("grpo", link="zhufu.pipeline.train.grpo_setup:policy_from_sft"))),
 )}
 
 

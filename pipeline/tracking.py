@@ -35,6 +35,10 @@ TRACKING_ENV = "MLFLOW_TRACKING_URI"
 REGISTRY_ENV = "MLFLOW_REGISTRY_URI"
 #: Set by the operator in a pod: ``<plural>/<namespace>/<name>`` of the custom resource.
 RESOURCE_ENV = "ZHUFU_RESOURCE"
+#: Set by the operator in a pod: the uid of its Job (the same for every retry of the Job).
+JOB_UID_ENV = "ZHUFU_JOB_UID"
+#: The tag holding a finished stage's result (JSON), so a retry of the Job can reuse it.
+RESULT_TAG = "zhufu.result"
 HEALTH_TIMEOUT_S = 5.0
 #: Params whose dotted key contains one of these are never logged.
 SECRET_MARKERS = ("key", "secret", "token", "password")
@@ -158,11 +162,39 @@ def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 def lineage_tags(stage: str) -> dict[str, str]:
     """Tags on a stage's run and on the versions it registers: the stage, the Zhufu version
-    and, in a pod, the custom resource that ran it (``ZHUFU_RESOURCE``, plural/namespace/name)."""
+    and, in a pod, the custom resource that ran it (``ZHUFU_RESOURCE``, plural/namespace/name)
+    and its Job's uid (``ZHUFU_JOB_UID``)."""
     tags = {"zhufu.stage": stage, "zhufu.version": __version__}
     if os.environ.get(RESOURCE_ENV):
         tags["zhufu.resource"] = os.environ[RESOURCE_ENV]
+    if os.environ.get(JOB_UID_ENV):
+        tags["zhufu.job_uid"] = os.environ[JOB_UID_ENV]
     return tags
+
+
+def finished_in_this_job(stage: str, experiment: str) -> dict[str, Any] | None:
+    """The recorded result (:data:`RESULT_TAG`, parsed) of ``stage`` if an earlier attempt of
+    this pod's Job finished it, else None. Outside a Job (no ``ZHUFU_JOB_UID``) always None.
+
+    A read every rank may do: each gets the same answer, so they skip the same steps.
+    """
+    job_uid = os.environ.get(JOB_UID_ENV)
+    if not job_uid:
+        return None
+    import mlflow
+
+    configure()
+    if mlflow.get_experiment_by_name(experiment) is None:
+        return None
+    runs = mlflow.search_runs(
+        experiment_names=[experiment], output_format="list",
+        filter_string=f"tags.`zhufu.job_uid` = '{job_uid}' and tags.`zhufu.stage` = '{stage}' "
+                      "and attributes.status = 'FINISHED'")
+    for run in runs:
+        text = run.data.tags.get(RESULT_TAG)
+        if text:
+            return json.loads(text)
+    return None
 
 
 @contextmanager

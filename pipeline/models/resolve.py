@@ -7,12 +7,16 @@ A spec is one of:
 - an MLflow URI: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``models:/NAME/latest``
   or ``runs:/RUN_ID/PATH``, downloaded once into ``<data_dir>/models/mlflow/`` (a version
   is immutable, so the cache key is the store, the name and the resolved version);
+- an ``s3://`` prefix holding a Hugging Face model's files, downloaded into
+  ``<data_dir>/models/s3/`` (the cache key covers every object's ETag, so a prefix written
+  again is downloaded again);
 - a hub name (``org/name``) where a hub is reachable (never needed by Zhufu itself).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 from pathlib import Path
@@ -112,6 +116,29 @@ def _from_mlflow(uri: str) -> Path:
     return install_dir(build, target)
 
 
+def _from_s3(uri: str) -> Path:
+    from zhufu.pipeline.data import storage
+
+    bucket, prefix = storage.split_s3(uri)
+    prefix = prefix.rstrip("/") + "/" if prefix else ""
+    try:
+        pages = storage.s3_client().get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix)
+        listing = sorted((o["Key"], o.get("ETag", "")) for page in pages
+                         for o in page.get("Contents", []))
+    except storage.StorageError as e:
+        raise ModelSpecError(f"{uri}: {e}") from e
+    except Exception as e:  # noqa: BLE001 - botocore's many errors: one message naming the URI
+        raise ModelSpecError(f"{uri}: cannot list the prefix: {e}") from e
+    if not any(key.endswith("/config.json") or key == f"{prefix}config.json"
+               for key, _ in listing):
+        raise ModelSpecError(f"{uri}: no config.json under this prefix (expected a Hugging "
+                             "Face model's files)")
+    digest = hashlib.sha1(json.dumps([uri, listing]).encode()).hexdigest()[:12]
+    target = models_dir() / "s3" / f"{_safe(f'{bucket}/{prefix}')}-{digest}"
+    return install_dir(lambda tmp: storage.download_dir(uri, tmp), target)
+
+
 def resolve_model(spec: str) -> Path:
     """A local directory holding the model ``spec`` names (see module docstring)."""
     if spec == "tiny":
@@ -120,6 +147,8 @@ def resolve_model(spec: str) -> Path:
         return tiny_reward_model_path()
     if spec.startswith(MLFLOW_PREFIXES):
         return _from_mlflow(spec)
+    if spec.startswith("s3://"):
+        return _from_s3(spec)
     path = Path(spec).expanduser()
     if path.is_dir():
         return path.resolve()
@@ -133,8 +162,9 @@ def resolve_model(spec: str) -> Path:
         except Exception as e:  # noqa: BLE001 - offline, missing repo, auth: all one message
             raise ModelSpecError(f"{spec}: no such local dir, and the hub download failed: "
                                  f"{e}") from e
-    raise ModelSpecError(f"{spec}: not 'tiny', 'tiny-rm', an existing directory, "
-                         "or an MLflow URI (models:/NAME@ALIAS, models:/NAME/N, runs:/ID/PATH)")
+    raise ModelSpecError(f"{spec}: not 'tiny', 'tiny-rm', an existing directory, an s3:// "
+                         "prefix, a hub id (org/name) or an MLflow URI (models:/NAME@ALIAS, "
+                         "models:/NAME/N, runs:/ID/PATH)")
 
 
 def load_tokenizer(spec: str, padding_side: str = "left") -> Any:

@@ -12,7 +12,7 @@ import functools
 import inspect
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from zhufu.pipeline.hardware import (
     train_precision,
     world_size,
 )
+from zhufu.pipeline.results import StageResult
 from zhufu.pipeline.rewards import neutral_fill
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,21 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"num_generations": 4, "batch_size": 8, "learning_rate": 1e-3, "beta": 0.001,
              "max_prompt_length": 64, "max_completion_length": 40},
 }
+
+def policy_from_sft(cfg: GRPOConfig, done: Mapping[str, StageResult]) -> GRPOConfig:
+    """A GRPORun's GRPO step after its ``sft`` step: train the model SFT registered
+    (``models:/NAME/VERSION``, so every rank on every node fetches the same version), or the
+    model it wrote when it registered none. Without an SFT step the config is unchanged."""
+    sft = done.get("sft")
+    if sft is None:
+        return cfg
+    if sft.registered:
+        name, version = next(iter(sft.registered.items()))
+        policy = f"models:/{name}/{version}"
+    else:
+        policy = sft.outputs["model"]
+    return cfg.model_copy(update={"policy": policy})
+
 
 def apply_preset(cfg: GRPOConfig) -> GRPOConfig:
     """The config with its named preset's values for every field the user did not set.

@@ -12,8 +12,9 @@
    checkpoint marker is in the bucket, ``kubectl delete pod -l zhufu.dev/job=… --grace-period=0
    --force`` (SIGKILL, like a node loss). Verified afterwards: the Job counted the failures
    within ``backoffLimit`` and ran new pods, the final MLflow run says it resumed from that
-   checkpoint (``zhufu.resumed_from``) and reached ``max_steps``, and exactly one
-   ``zhufu-policy`` version came from the GRPO stage (checked by :func:`flow.check`).
+   checkpoint (``zhufu.resumed_from``) and reached ``max_steps``, the GRPORun's SFT step
+   ran once (the retried pods reused its model), and exactly one ``zhufu-policy`` version
+   came from each of the SFT and GRPO stages (checked by :func:`flow.check`).
 """
 
 from __future__ import annotations
@@ -107,10 +108,15 @@ class Injector:
             run = _mlflow(stack, "runs/get", run_id=status.get("mlflowRunId", ""))["run"]
             tags = {t["key"]: t["value"] for t in run["data"].get("tags", [])}
             metrics = {m["key"]: m["value"] for m in run["data"].get("metrics", [])}
+            sft_runs = _runs(stack, run["info"]["experiment_id"], "sft",
+                             f"grporuns/default/{self.flow.grpo}")
             self.done["grpo_pods"].update(
                 job_failed=failed, backoff_limit=limit,
                 resumed_from=tags.get("zhufu.resumed_from"),
-                final_step=metrics.get("steps"))
+                final_step=metrics.get("steps"), sft_runs=len(sft_runs))
+            if len(sft_runs) != 1:
+                problems.append(f"{len(sft_runs)} SFT runs for the GRPORun, expected 1 (the "
+                                "retried pods reuse the SFT model of the first attempt)")
             if not 1 <= failed <= limit:
                 problems.append(f"GRPO Job failed count {failed}, expected 1..{limit}")
             if tags.get("zhufu.resumed_from") != self.done["grpo_pods"]["checkpoint"]:
@@ -122,3 +128,17 @@ class Injector:
         if problems:
             raise StepFailed("fault checks failed:\n  " + "\n  ".join(problems))
         return self.done
+
+
+def _runs(stack: Stack, experiment_id: str, stage: str, resource: str) -> list[dict[str, Any]]:
+    """The MLflow runs of ``stage`` that ``resource`` started."""
+    import json
+    import urllib.request
+
+    body = json.dumps({"experiment_ids": [experiment_id], "max_results": 100,
+                       "filter": f"tags.`zhufu.stage` = '{stage}' and "
+                                 f"tags.`zhufu.resource` = '{resource}'"}).encode()
+    req = urllib.request.Request(f"{stack.mlflow.uri}/api/2.0/mlflow/runs/search", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read()).get("runs", [])

@@ -2,12 +2,13 @@
 
 ``kubectl apply -f`` a JudgeTraining (offline backend), a CurationJob (against the stand-in
 LLM, then a reward model trained on its pairs) and a GRPORun that uses both (``judgeRef``,
-``curationRef``) on two nodes, then ``kubectl wait --for=condition=Succeeded`` on all three.
-:func:`check` then verifies what a user would: each status names its MLflow run and
-registered versions, MLflow holds exactly one ``zhufu-policy`` version from the GRPO stage
-whose lineage tags name the judge and reward-model versions it used, and the artifacts are
-in the bucket. Faults (operator stopped mid-run, GRPO pods killed after a checkpoint) are
-injected by :mod:`faults` between apply and wait.
+``curationRef``) and runs SFT first (``sft``) on two nodes, then ``kubectl wait
+--for=condition=Succeeded`` on all three. :func:`check` then verifies what a user would:
+each status names its MLflow run and registered versions, MLflow holds exactly one
+``zhufu-policy`` version from the SFT stage and one from the GRPO stage, whose lineage tags
+name the SFT version it trained and the judge and reward-model versions it used, and the
+artifacts are in the bucket. Faults (operator stopped mid-run, GRPO pods killed after a
+checkpoint) are injected by :mod:`faults` between apply and wait.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class Flow:
         grpo = {"apiVersion": API, "kind": "GRPORun", "metadata": {"name": self.grpo},
                 "spec": {"experiment": "zhufu-e2e", "judgeRef": self.judge,
                          "curationRef": self.curation, "policy": "tiny",
+                         "sft": {"max_steps": 2, "batch_size": 4, "max_length": 64,
+                                 "learning_rate": 1e-3},
                          "rewards": [{"name": "judge", "weight": 1.0},
                                      {"name": "rm", "weight": 0.5},
                                      {"name": "format", "weight": 0.5}],
@@ -163,14 +166,21 @@ def check(stack: Stack, flow: Flow, final: dict[str, dict[str, Any]]) -> dict[st
         for name, version in (st.get("registered") or {}).items():
             registered[name] = str(version).rsplit("/", 1)[-1]
     versions = _mlflow(stack, "model-versions/search", filter="name='zhufu-policy'")
-    grpo_versions = [v for v in versions.get("model_versions", [])
-                     if {t["key"]: t["value"] for t in v.get("tags", [])}.get(
-                         "zhufu.stage") == "grpo"]
-    if len(grpo_versions) != 1:
-        problems.append(f"zhufu-policy: {len(grpo_versions)} versions from the GRPO stage, "
-                        "expected exactly 1")
-    else:
-        tags = {t["key"]: t["value"] for t in grpo_versions[0].get("tags", [])}
+    by_stage: dict[str, list[dict[str, Any]]] = {}
+    for v in versions.get("model_versions", []):
+        stage = {t["key"]: t["value"] for t in v.get("tags", [])}.get("zhufu.stage", "?")
+        by_stage.setdefault(stage, []).append(v)
+    for stage in ("sft", "grpo"):
+        if len(by_stage.get(stage, [])) != 1:
+            problems.append(f"zhufu-policy: {len(by_stage.get(stage, []))} versions from the "
+                            f"{stage} stage, expected exactly 1")
+    if not problems:
+        sft_version, grpo_version = by_stage["sft"][0], by_stage["grpo"][0]
+        tags = {t["key"]: t["value"] for t in grpo_version.get("tags", [])}
+        want = f"models:/zhufu-policy/{sft_version['version']}"
+        if tags.get("base_policy") != want:
+            problems.append(f"zhufu-policy lineage: base_policy = {tags.get('base_policy')!r}, "
+                            f"expected the SFT version {want}")
         for reward, model in (("judge", "zhufu-judge"), ("rm", "zhufu-reward")):
             want = f"{model}/{registered.get(model, '?')}"
             if want not in tags.get(f"reward.{reward}", ""):

@@ -95,3 +95,52 @@ def test_single_process_stages_refuse_a_multi_rank_launch(
     for name, cfg in (("curate", CurateConfig()), ("judge-train", STAGES["judge-train"].config())):
         with pytest.raises(ConfigError, match=f"{name} runs in one process"):
             stage_runner.run(name, cfg)
+
+
+def test_a_grporun_runs_sft_first_and_trains_its_registered_version() -> None:
+    from zhufu.pipeline.config import GRPOConfig
+    from zhufu.pipeline.train.grpo_setup import policy_from_sft
+
+    steps = KINDS["GRPORun"].steps
+    assert [s.stage for s in steps] == ["sft", "grpo"] and steps[0].section == "sft"
+    cfg = GRPOConfig(policy="s3://bucket/base/qwen", output_dir="s3://bucket/out",
+                     sft={"max_steps": 2})
+    assert cfg.sft is not None and cfg.sft.base_model == "s3://bucket/base/qwen"
+    assert GRPOConfig(sft={"base_model": "tiny"}, policy="x/y").sft.base_model == "tiny"
+    assert GRPOConfig(sft={}).sft.base_model == "tiny"  # policy left at its default
+    sft = StageResult("sft", "run-1", {"model": "s3://bucket/out/sft/run-1"},
+                      {"zhufu-policy": "4"}, {"train_loss": 1.0})
+    assert policy_from_sft(cfg, {"sft": sft}).policy == "models:/zhufu-policy/4"
+    unregistered = StageResult("sft", "run-1", {"model": "s3://bucket/out/sft/run-1"})
+    assert policy_from_sft(cfg, {"sft": unregistered}).policy == "s3://bucket/out/sft/run-1"
+    assert policy_from_sft(cfg, {}).policy == cfg.policy
+    grpo = StageResult("grpo", "run-2", {"model": "s3://bucket/out/grpo/run-2"},
+                       {"zhufu-policy": "5"}, {"steps": 4.0})
+    merged = stage_runner.merge(steps, {"sft": sft, "grpo": grpo})
+    assert merged.registered == {"zhufu-policy": "5", "zhufu-policy@sft": "4"}
+    assert list(merged.registered) == ["zhufu-policy", "zhufu-policy@sft"]  # main one first
+    assert merged.outputs == {"model": "s3://bucket/out/grpo/run-2",
+                              "sft_model": "s3://bucket/out/sft/run-1"}
+
+
+def test_a_retried_job_finds_the_steps_an_earlier_attempt_finished(
+        zhufu_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+
+    tracking.configure()
+    result = StageResult("sft", "r", {"model": "s3://b/sft/r"}, {"zhufu-policy": "1"})
+    assert tracking.finished_in_this_job("sft", "retries") is None  # not in a pod
+    monkeypatch.setenv(tracking.JOB_UID_ENV, "uid-1")
+    assert tracking.finished_in_this_job("sft", "retries") is None  # no such experiment
+    with tracking.stage_run("sft", SFTConfig(experiment="retries")):
+        pass  # finished without a result: not reusable
+    with tracking.stage_run("sft", SFTConfig(experiment="retries")):
+        tracking.set_tags({tracking.RESULT_TAG: result.to_json()})
+    with pytest.raises(RuntimeError), tracking.stage_run("grpo", SFTConfig(experiment="retries")):
+        tracking.set_tags({tracking.RESULT_TAG: result.to_json()})
+        raise RuntimeError("killed")  # a FAILED run is never reused
+    assert StageResult(**tracking.finished_in_this_job("sft", "retries")) == result
+    assert tracking.finished_in_this_job("grpo", "retries") is None
+    monkeypatch.setenv(tracking.JOB_UID_ENV, "uid-2")  # another Job (a new resource)
+    assert tracking.finished_in_this_job("sft", "retries") is None
+    assert mlflow.active_run() is None
