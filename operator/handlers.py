@@ -38,7 +38,7 @@ from typing import Any
 
 import kopf
 
-from zhufu.operator import builders, dependencies
+from zhufu.operator import builders, dependencies, render
 from zhufu.operator import settings as settings_mod
 from zhufu.operator.kube import Kube, configure_client
 from zhufu.operator.spec import API_VERSION, GROUP, KINDS, VERSION, Kind, kind_of
@@ -177,9 +177,7 @@ async def reconcile(kind: Kind, body: kopf.Body, runtime_s: float) -> None:
     if deps:
         config = await _dependencies(kind, obj, deps, config, runtime_s)
     generation = int(meta.get("generation") or 1)
-    children = builders.children(kind, name, namespace, workload, config,
-                                 settings_mod.current, generation)
-    kopf.adopt(children, owner=body)
+    children = render.build(kind, body, workload, config, settings_mod.current)
     for child in children:
         created = await kube().create_if_absent(child)
         if created and child["kind"] == "Job":

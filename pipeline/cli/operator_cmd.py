@@ -1,4 +1,4 @@
-"""``zhufu operator``: generate the CRDs, run the Kopf operator.
+"""``zhufu operator``: generate the CRDs, show what a resource becomes, run the Kopf operator.
 
 Importing this module imports neither kopf nor kubernetes; the commands import them.
 """
@@ -31,6 +31,26 @@ def crds(
         return
     for path in write_crds(out):
         typer.echo(f"wrote {path}")
+
+
+@app.command("render")
+def render(
+    file: Annotated[Path, typer.Option("--filename", "-f", help="YAML with one or more Zhufu "
+                                       "resources (CurationJob, JudgeTraining, GRPORun).")],
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of resources "
+                                           "whose metadata names none.")] = "default",
+) -> None:
+    """Print the children the operator would create (ConfigMap, Service, Job), no cluster
+    needed: its own validation and builders, settings from the ZHUFU_* environment."""
+    from zhufu.operator.render import RenderError, render_file, to_yaml
+    from zhufu.operator.settings import SettingsError, load_settings
+
+    try:
+        rendered = render_file(file, load_settings(), namespace)
+    except (RenderError, SettingsError) as e:
+        typer.echo(f"zhufu operator render: {e}", err=True)
+        raise typer.Exit(2) from e
+    typer.echo(to_yaml(rendered), nl=False)
 
 
 @app.command("run")
