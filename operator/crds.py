@@ -155,7 +155,10 @@ def status_schema() -> dict[str, Any]:
             "startTime": {"type": "string", "format": "date-time"},
             "completionTime": {"type": "string", "format": "date-time"},
             "jobName": {"type": "string"},
-            "mlflowRunId": {"type": "string"},
+            "mlflowRunId": {"type": "string", "description": "The stage's MLflow run (while "
+                            "it runs, after it failed or succeeded)."},
+            "mlflowRunUrl": {"type": "string", "description": "The run's page in the MLflow "
+                             "UI (when the operator knows the UI address)."},
             "outputs": {**strings, "description": "Artifact URIs from the stage result."},
             "registered": {**strings, "description": "Registered models: name -> URI/version."},
             "metrics": {"type": "object", "additionalProperties": {"type": "number"}},

@@ -12,7 +12,11 @@ Rules a user sees:
   ``kopf.PermanentError``); a GRPORun waits for its dependencies (``WaitingForDependency``,
   re-checked every ``ZHUFU_DEPENDENCY_POLL_S``); then the children are created if absent.
 - Status follows the Job and its pods (``job_event``/``pod_event``), with an Event at each
-  transition; the pod's termination message (a StageResult) is copied into status.
+  transition; the pod's termination message (a StageResult) is copied into status. A Job
+  without pods is explained by its Events (``FailedCreate``: a missing ServiceAccount, an
+  exceeded quota). While the stage runs, and after it failed, ``mlflowRunId`` (and
+  ``mlflowRunUrl`` when ``ZHUFU_MLFLOW_UI_URL`` is set) name the Job's newest MLflow run,
+  found by its ``zhufu.resource`` and ``zhufu.job_uid`` tags.
 - A spec change after the Job exists restarts nothing: the ignored generation is recorded in
   the ``SpecChangeIgnored`` condition. To run with a new spec, create a new resource.
 - delete: the children are deleted explicitly (their ownerReferences also let the
@@ -38,7 +42,7 @@ from typing import Any
 
 import kopf
 
-from zhufu.operator import builders, dependencies, render
+from zhufu.operator import builders, dependencies, render, runs
 from zhufu.operator import settings as settings_mod
 from zhufu.operator.kube import Kube, configure_client
 from zhufu.operator.spec import API_VERSION, GROUP, KINDS, VERSION, Kind, kind_of
@@ -109,7 +113,7 @@ async def _write_status(kind: Kind, body: dict[str, Any], status: dict[str, Any]
     if old != (new.get("phase", old[0]), new.get("reason", old[1])):
         bad = new.get("phase") == "Failed" or new.get("reason") in (
             "ImagePullBackOff", "Unschedulable", "OOMKilled", "Evicted",
-            "CreateContainerConfigError")
+            "CreateContainerConfigError", "FailedCreate")
         _event(body, "Warning" if bad else "Normal", new.get("reason", ""),
                new.get("message", ""))
 
@@ -204,8 +208,10 @@ async def sync_parent(kind: Kind, namespace: str, name: str,
             state = JobState("Pending", "JobMissing", "the Job is gone; it is re-created on the"
                              " next operator restart")
         else:
-            state = job_state(job, pods)
+            state = job_state(job, pods, await _job_events(job) if not pods else [])
         new = status_patch(status, state, names.job)
+        if job is not None and state.result is None and state.phase in ("Running", "Failed"):
+            new.update(await _run_fields(kind, parent, job))
         generation = created_generation
         if job is not None:
             ann = (job.get("metadata") or {}).get("annotations") or {}
@@ -214,6 +220,36 @@ async def sync_parent(kind: Kind, namespace: str, name: str,
             new["observedGeneration"] = generation
         if changed(status, new):
             await _write_status(kind, parent, status, new)
+
+
+async def _job_events(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Job's Events (the Job controller's FailedCreate); none if they cannot be read."""
+    meta = job["metadata"]
+    try:
+        return await kube().events(meta["namespace"], "Job", meta["name"])
+    except Exception as e:  # noqa: BLE001 - e.g. 403 without the chart's events rule
+        log.warning("cannot read the Events of Job %s/%s: %r", meta["namespace"],
+                    meta["name"], e)
+        return []
+
+
+async def _run_fields(kind: Kind, parent: dict[str, Any], job: dict[str, Any]
+                      ) -> dict[str, str]:
+    """``mlflowRunId`` (and ``mlflowRunUrl``) of the Job's newest MLflow run, found by its
+    ``zhufu.resource``/``zhufu.job_uid`` tags, while the stage runs or after it failed."""
+    s = settings_mod.current
+    meta = parent["metadata"]
+    experiment = (parent.get("spec") or {}).get("experiment") or kind.config.model_fields[
+        "experiment"].default
+    resource = f"{kind.plural}/{meta['namespace']}/{meta['name']}"
+    found = await asyncio.to_thread(runs.find_run, s.mlflow_uri, experiment, resource,
+                                    (job.get("metadata") or {}).get("uid"))
+    if found is None:
+        return {}
+    out = {"mlflowRunId": found.run_id}
+    if s.mlflow_ui_url:
+        out["mlflowRunUrl"] = found.url(s.mlflow_ui_url)
+    return out
 
 
 def _age_s(meta: dict[str, Any]) -> float:

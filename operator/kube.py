@@ -1,8 +1,9 @@
 """A small async wrapper over the ``kubernetes`` client: path-based calls on plain dicts.
 
 Only what the handlers need: create-if-absent (409 means "already there"), get (404 means
-None), list by label selector, merge-patch of ``status``, delete. Calls run in a thread
-(the client is synchronous); bodies go out and come back as dicts, never as client models.
+None), list by label selector, an object's Events, merge-patch of ``status``, delete. Calls
+run in a thread (the client is synchronous); bodies go out and come back as dicts, never as
+client models.
 """
 
 from __future__ import annotations
@@ -90,6 +91,14 @@ class Kube:
         # Filter again: a server that ignores labelSelector must not leak other objects.
         return [i for i in items if all(((i.get("metadata") or {}).get("labels") or {}).get(k)
                                         == v for k, v in selector.items())]
+
+    async def events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+        """The core/v1 Events about one object (``involvedObject`` field selector)."""
+        path = collection_path("v1", "Event", namespace)
+        sel = f"involvedObject.kind={kind},involvedObject.name={name}"
+        data = await self.call("GET", path, query=[("fieldSelector", sel)])
+        return [e for e in data.get("items") or []
+                if (e.get("involvedObject") or {}).get("name") == name]
 
     async def patch_status(self, api_version: str, plural: str, namespace: str, name: str,
                            status: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ and typed by pydantic-settings.
 | ``ZHUFU_TRAINER_IMAGE`` | job pods' image unless a spec names one | see the field |
 | ``ZHUFU_IMAGE_PULL_POLICY`` | imagePullPolicy of job pods | ``IfNotPresent`` |
 | ``ZHUFU_MLFLOW_URI`` | MLFLOW_TRACKING_URI given to job pods | ``http://zhufu-mlflow:5000`` |
+| ``ZHUFU_MLFLOW_UI_URL`` | MLflow UI address users open; set: status.mlflowRunUrl | ``""`` |
 | ``ZHUFU_S3_ENDPOINT`` | AWS_ENDPOINT_URL + MLFLOW_S3_ENDPOINT_URL; empty = AWS | ``""`` |
 | ``ZHUFU_S3_SECRET`` | Secret holding AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY | ``""`` |
 | ``ZHUFU_JOB_SERVICE_ACCOUNT`` | ServiceAccount of job pods (no API rights) | ``zhufu-job`` |
@@ -49,6 +50,7 @@ class OperatorSettings(BaseSettings):
     trainer_image: str = "ghcr.io/zhufu-dev/zhufu-trainer:0.1.0"
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     mlflow_uri: str = "http://zhufu-mlflow:5000"
+    mlflow_ui_url: str = ""
     s3_endpoint: str = ""
     s3_secret: str = ""
     job_service_account: str = "zhufu-job"

@@ -3,7 +3,9 @@
 Pure functions over dicts as the API returns them; the handlers fetch and patch. Reasons are
 the ones a user can act on: ``ImagePullBackOff`` (check ``spec.image``), ``Unschedulable``
 (no node fits ``spec.resources``/``nodeSelector``), ``OOMKilled`` (raise
-``spec.resources.memory``), ``Evicted``, ``BackoffLimitExceeded``, ``DeadlineExceeded``.
+``spec.resources.memory``), ``Evicted``, ``BackoffLimitExceeded``, ``DeadlineExceeded``,
+``FailedCreate`` (the Job controller's Events: no pod can be created, e.g. a missing
+ServiceAccount or an exceeded ResourceQuota).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ HINTS = {
     "BackoffLimitExceeded": "every retry failed (spec.backoffLimit); see the message",
     "DeadlineExceeded": "the Job ran past spec.activeDeadlineSeconds",
     "CreateContainerConfigError": "a referenced Secret or ConfigMap key is missing",
+    "FailedCreate": "the Job controller cannot create the pod: check that the ServiceAccount "
+                    "exists (the chart's jobs.serviceAccount) and the namespace's "
+                    "ResourceQuota; the Job keeps retrying",
 }
 
 
@@ -134,8 +139,20 @@ def _failure_tail(pods: list[dict[str, Any]], limit: int = 400) -> str:
     return ""
 
 
-def job_state(job: dict[str, Any] | None, pods: list[dict[str, Any]]) -> JobState:
-    """Phase and reason of a stage from its Job and pods."""
+def failed_create(events: list[dict[str, Any]]) -> str | None:
+    """The message of the newest ``FailedCreate`` Warning among a Job's Events, if any."""
+    def when(e: dict[str, Any]) -> str:
+        return str(e.get("lastTimestamp") or e.get("eventTime")
+                   or (e.get("metadata") or {}).get("creationTimestamp") or "")
+
+    found = [e for e in events if e.get("reason") == "FailedCreate"
+             and e.get("type", "Warning") == "Warning"]
+    return str(max(found, key=when).get("message") or "FailedCreate") if found else None
+
+
+def job_state(job: dict[str, Any] | None, pods: list[dict[str, Any]],
+              events: list[dict[str, Any]] = ()) -> JobState:
+    """Phase and reason of a stage from its Job, its pods and its Events."""
     if job is None:
         return JobState("Pending", "JobMissing", "the Job does not exist (yet)")
     st = job.get("status") or {}
@@ -168,6 +185,11 @@ def job_state(job: dict[str, Any] | None, pods: list[dict[str, Any]]) -> JobStat
         return JobState("Running", "PodRunning", "the stage is running", start)
     if pods:
         return JobState("Pending", "PodPending", "waiting for the pod to start", start)
+    refused = failed_create(list(events))
+    if refused:
+        return JobState("Pending", "FailedCreate",
+                        f"Job {job['metadata'].get('name', '?')}: {refused}; "
+                        f"{HINTS['FailedCreate']}", start)
     return JobState("Pending", "JobCreated", "the Job exists; no pod yet", start)
 
 

@@ -4,7 +4,8 @@
 LLM, then a reward model trained on its pairs) and a GRPORun that uses both (``judgeRef``,
 ``curationRef``) and runs SFT first (``sft``) on two nodes, then ``kubectl wait
 --for=condition=Succeeded`` on all three. :func:`check` then verifies what a user would:
-each status names its MLflow run and registered versions, MLflow holds exactly one
+each status names its MLflow run and registered versions (the GRPORun's already while it
+runs, found by the operator from the run's tags), MLflow holds exactly one
 ``zhufu-policy`` version from the SFT stage and one from the GRPO stage, whose lineage tags
 name the SFT version it trained and the judge and reward-model versions it used, and the
 artifacts are in the bucket. Faults (operator stopped mid-run, GRPO pods killed after a
@@ -42,6 +43,8 @@ class Flow:
     save_steps: int = 2
     timeout_s: float = 900
     started: float = field(default_factory=time.monotonic)
+    #: ``kind/name`` of the resources whose status named an MLflow run while Running.
+    run_while_running: set[str] = field(default_factory=set)
 
     def resources(self, llm_url: str) -> list[dict[str, Any]]:
         """The three custom resources, as a user would write them."""
@@ -118,6 +121,8 @@ def wait(stack: Stack, flow: Flow, during: Any = None) -> dict[str, dict[str, An
             current = statuses(stack)
             phases = {k: f"{v.get('phase', '-')}/{v.get('reason', '-')}"
                       for k, v in current.items()}
+            flow.run_while_running |= {k for k, v in current.items()
+                                       if v.get("phase") == "Running" and v.get("mlflowRunId")}
             if phases != last:
                 stack.say("phases: " + ", ".join(f"{k} {v}" for k, v in sorted(phases.items())))
                 last = phases
@@ -191,8 +196,11 @@ def check(stack: Stack, flow: Flow, final: dict[str, dict[str, Any]]) -> dict[st
     for prefix in ("artifacts/", f"checkpoints/{flow.grpo}/", f"curation/{flow.curation}/"):
         if not any(k.startswith(prefix) for k in keys):
             problems.append(f"s3://{BUCKET}/{prefix}: no objects")
+    if f"GRPORun/{flow.grpo}" not in flow.run_while_running:
+        problems.append(f"GRPORun/{flow.grpo}: status never named its MLflow run while Running")
     if problems:
         raise StepFailed("checks failed:\n  " + "\n  ".join(problems))
     return {"phases": {k: v.get("phase") for k, v in sorted(final.items())},
             "registered": dict(sorted(registered.items())), "grpo_nodes": flow.nodes,
+            "mlflow_run_while_running": sorted(flow.run_while_running),
             "seconds": round(time.monotonic() - flow.started)}

@@ -69,7 +69,7 @@ class Operator:
         self.starts += 1
         kubeconfig = write_kubeconfig(self.workdir / "kubeconfig", self.url)
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "ZHUFU_DEPENDENCY_POLL_S": "0.3",
-               "ZHUFU_DEPENDENCY_TIMEOUT_S": "4", "ZHUFU_MLFLOW_URI": "http://mlflow:5000",
+               "ZHUFU_DEPENDENCY_TIMEOUT_S": "4", "ZHUFU_MLFLOW_URI": "http://127.0.0.1:9",
                "ZHUFU_S3_ENDPOINT": "http://s3:9000", "ZHUFU_S3_SECRET": "zhufu-s3",
                "ZHUFU_NAMESPACE": NS, **self.env}
         # The console script's body (not .venv/bin/zhufu-operator, which exists only after a
