@@ -14,7 +14,9 @@ repository's paths resolve and the page's ``# NAME.yaml`` blocks are written out
   manifests are stored in the emulator (Deployments marked rolled out). ``helm upgrade``:
   ``helm template`` with the same chart and values (an upgrade reads the release from a
   cluster). ``helm uninstall``: the release was installed earlier on the page.
-- ``zhufu``: ``zhufu <command> --help`` succeeds.
+- ``zhufu``: ``zhufu <command> --help`` succeeds; ``zhufu operator render`` (no cluster
+  needed) runs as written and prints a Job.
+- ``kubectl wait``: no operator runs, so the resources it waits on must exist.
 - ``$(openssl rand -hex N)`` and ``<placeholders>`` become fixed values.
 
 After a page, every Zhufu resource it created sits in a namespace that holds what its job
@@ -60,6 +62,7 @@ SKIPPED: dict[tuple[str, ...], str] = {
     ("python", "-"): "needs the MLflow server of a running cluster (port-forward)",
     (".venv/bin/pytest",): "the test suite itself (its paths are checked to exist)",
     ("trl", "vllm-serve"): "GRPO's rollout server: needs a GPU and vLLM (neither is here)",
+    ("aws",): "uploads to the cluster's S3 store (its endpoint and credentials)",
 }
 #: Commands after a pipe or a `;` that only format output.
 FORMATTERS = {"tail", "head", "grep", "echo"}
@@ -269,6 +272,11 @@ async def kubectl(s: Session, argv: list[str]) -> None:
     elif verb == "get" and ("-w" in args or "--watch" in args):
         rc, out = await s.run(argv, timeout=3)
         assert rc is None, f"exited {rc} instead of watching: {out}"
+    elif verb == "wait":  # no operator runs here: the resources waited on must exist
+        targets = [t for t in rest if "/" in t]
+        assert targets, f"kubectl wait names no kind/name: {argv}"
+        rc, out = await s.run(["kubectl", *(["-n", ns] if ns else []), "get", *targets])
+        assert rc == 0, f"{targets} do not exist: {out}"
     elif verb in ("logs", "port-forward"):
         target = rest[0]
         kind, _, name = target.partition("/")
@@ -317,6 +325,10 @@ async def helm(s: Session, argv: list[str]) -> None:
 
 async def zhufu(s: Session, argv: list[str]) -> None:
     words = [a for a in argv[1:] if not a.startswith("-")]
+    if words[:2] == ["operator", "render"]:  # needs no cluster: runs as written
+        rc, out = await s.run(argv)
+        assert rc == 0 and "kind: Job" in out, out
+        return
     rc, out = await s.run(["zhufu", *words[:2], "--help"])
     assert rc == 0, out
 
