@@ -144,3 +144,17 @@ def test_dependencies_wait_fail_and_resolve() -> None:
     default = dependencies.apply_models({}, {"judge": "models:/zhufu-judge/3"})
     assert default["rewards"][0] == {"name": "judge", "weight": 1.0,
                                      "model": "models:/zhufu-judge/3"}
+
+
+def test_pods_never_created_show_the_newest_failed_create() -> None:
+    job = {"metadata": {"name": "r-curate"}, "status": {}}
+    old = {"type": "Warning", "reason": "FailedCreate", "message": "Error creating: old",
+           "lastTimestamp": "2026-01-01T00:00:01Z"}
+    new = {**old, "message": "Error creating: quota", "lastTimestamp": "2026-01-01T00:00:09Z"}
+    normal = {"type": "Normal", "reason": "SuccessfulCreate", "message": "Created pod: x"}
+    state = job_state(job, [], [new, normal, old])
+    assert (state.phase, state.reason) == ("Pending", "FailedCreate")
+    assert state.message.startswith("Job r-curate: Error creating: quota; the Job controller")
+    assert job_state(job, [], [normal]).reason == "JobCreated"
+    pod = {"metadata": {"name": "p"}, "status": {"phase": "Pending"}}
+    assert job_state(job, [pod], [new]).reason == "PodPending"  # a pod exists after all
