@@ -62,4 +62,9 @@ reads namespaces, so cluster-wide mode does not get this rule. */}}
 - apiGroups: [""]
   resources: ["services", "configmaps"]
   verbs: ["create", "delete"]
+# application: the Job controller's Events about a Job without pods (FailedCreate: a missing
+# ServiceAccount, an exceeded quota) are listed, by field selector, to explain it in status.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["list"]
 {{- end -}}
