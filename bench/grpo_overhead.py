@@ -3,7 +3,8 @@
 Both train the tiny offline policy on the same starter prompts with the same format reward,
 batch, generations and completion length; each runs in its own process, alternating, and
 the time of ``trainer.train()`` divided by the steps is compared (set-up, model loading and
-registration excluded from both). Aim: ratio ≤ 1.03.
+registration excluded from both). Aim: ratio ≤ 1.03. The last line printed is the figures as
+one JSON object: ``{"ratio", "bare_s_per_step", "zhufu_s_per_step", "ratio_min", ...}``.
 
     .venv/bin/python -P bench/grpo_overhead.py [--steps 8] [--repeats 2]
 """
@@ -83,9 +84,13 @@ def main() -> None:
             times[mode].append(json.loads(out.strip().splitlines()[-1])["s_per_step"])
             print(f"{mode:6s} {times[mode][-1]:.3f} s/step", flush=True)
     b, z = statistics.median(times["bare"]), statistics.median(times["zhufu"])
+    ratios = [zt / bt for bt, zt in zip(times["bare"], times["zhufu"], strict=True)]
     print(f"\n| runner | s/step (median of {args.repeats}) |\n|---|---|\n| bare TRL | {b:.3f} |"
           f"\n| zhufu grpo | {z:.3f} |\n\nratio zhufu/bare = {z / b:.3f} (aim ≤ 1.03)")
     print(f"loadavg during the run: {os.getloadavg()[0]:.2f} (compare only on a quiet machine)")
+    print(json.dumps({"ratio": round(z / b, 3), "bare_s_per_step": round(b, 4),
+                      "zhufu_s_per_step": round(z, 4), "ratio_min": round(min(ratios), 3),
+                      "ratio_max": round(max(ratios), 3), "repeats": args.repeats}))
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ client's own overhead (it encodes its body once, so it is a lower bound for any 
 
     .venv/bin/python -P bench/llm_client.py [--levels 1,8,32,64] [--csv out.csv]
 
-Prints a Markdown table and, with ``--csv``, writes the same rows as CSV. ``cpu_us_per_call``
-is the client process's own CPU time (user + system) per call: unlike the rate, it barely
-moves when other work shares the machine, so it compares clients fairly on a busy box.
+Prints a Markdown table (``× bare``: the client's ratio over the bare loop's at the same
+level) and, last, the rows as one JSON line; with ``--csv`` it also writes them as CSV.
+``cpu_us_per_call`` is the client process's own CPU time (user + system) per call: it moves
+less than the rate when other work shares the machine, so it compares clients on a busy box.
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import zhufu.pipeline.llm.openai_compat  # noqa: F401 - imported before any timing
 
+    load_before = os.getloadavg()[0]
     port = free_port()
     server = subprocess.Popen([sys.executable, "-P", str(Path(__file__).resolve()),
                                "--serve", str(port), "--latency", str(args.latency)],
@@ -157,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         wait_port(port, server)
         url = f"http://127.0.0.1:{port}/v1"
         clients = args.clients.split(",")
+        for client in clients:  # first use in this process (lazy imports, SSL context): untimed
+            asyncio.run(CLIENTS[client](url, 8, 40))
         for i, level in enumerate(int(x) for x in args.levels.split(",")):
             n = max(40, args.calls_per_slot * level)
             ideal = level / args.latency
@@ -176,18 +180,27 @@ def main(argv: list[str] | None = None) -> int:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=10)
 
-    print(f"\nlatency {args.latency * 1000:.0f} ms, {os.cpu_count()} CPUs\n")
-    print("| client | concurrency | calls | errors | calls/s | ideal/s | ratio | client CPU/call |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in sorted(rows, key=lambda r: (r["concurrency"], clients.index(r["client"]))):
+    rows.sort(key=lambda r: (r["concurrency"], clients.index(r["client"])))
+    bare = {r["concurrency"]: r["ratio"] for r in rows if r["client"] == "bare-aiohttp"}
+    for r in rows:
+        if r["client"] != "bare-aiohttp" and bare.get(r["concurrency"]):
+            r["vs_bare"] = round(r["ratio"] / bare[r["concurrency"]], 3)
+    print(f"\nlatency {args.latency * 1000:.0f} ms, {os.cpu_count()} CPUs, load average before "
+          f"{load_before:.2f}, after {os.getloadavg()[0]:.2f}\n")
+    print("| client | concurrency | calls | errors | calls/s | ideal/s | ratio | × bare "
+          "| client CPU/call |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
         print(f"| {r['client']} | {r['concurrency']} | {r['calls']} | {r['errors']} | "
               f"{r['calls_per_s']} | {r['ideal_per_s']} | {r['ratio']:.3f} | "
-              f"{r['cpu_us_per_call']} µs |")
+              f"{r.get('vs_bare', '')} | {r['cpu_us_per_call']} µs |")
     if args.csv:
         with args.csv.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer = csv.DictWriter(handle, restval="",
+                                    fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
             writer.writeheader()
             writer.writerows(rows)
+    print(json.dumps(rows))  # the figures, one line, last
     return 0
 
 

@@ -35,7 +35,7 @@ class ChatRequest:
     seed: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChatResponse:
     text: str
     prompt_tokens: int = 0
@@ -112,7 +112,11 @@ class ChatBackend(abc.ABC):
         if self._semaphore is None or self._semaphore_loop is not loop:
             self._semaphore = asyncio.Semaphore(self.concurrency)
             self._semaphore_loop = loop
+            self._on_new_loop(loop)
         return self._semaphore
+
+    def _on_new_loop(self, loop: asyncio.AbstractEventLoop) -> None:  # noqa: B027 - a hook
+        """Called when a call first runs on ``loop``: drop what belonged to the previous one."""
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         async with self._loop_semaphore():
