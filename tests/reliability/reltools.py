@@ -55,6 +55,12 @@ def zhufu(args: list[str], home: Path, env: dict[str, str] | None = None,
     return Ran(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
 
+def startup_seconds(home: Path) -> float:
+    """Wall time of ``zhufu --help`` now: the CLI's start-up under the machine's current load,
+    the baseline a "fails fast" bound is measured against (a fixed bound fails at load 15)."""
+    return zhufu(["--help"], home, timeout=300).seconds
+
+
 def labelled_from_pairs(shared: Path, out: Path, n_queries: int, skip: int = 0) -> Path:
     """Labelled JSONL (chosen → 1, rejected → 0) from ``n_queries`` of the paper's pairs."""
     rows = json.loads((shared / "reward_data_train.json").read_text(encoding="utf-8"))

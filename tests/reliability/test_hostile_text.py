@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reltools import ChaosLLM, zhufu
+from reltools import ChaosLLM, startup_seconds, zhufu
 
 GOOD = "亲爱的女儿，生日快乐！愿你像春天的小树苗，向着阳光自由生长，每一天都被爱温柔包围。"
 Q = "女儿生日祝福语"
@@ -62,7 +62,7 @@ def test_offline_judge_is_not_taken_over(tmp_path: Path) -> None:
     ran = zhufu(["judge", "score", "-i", str(rows), "-o", str(tmp_path / "out.jsonl"),
                  "--details"], tmp_path / "home", timeout=120)
     assert ran.rc == 0, ran.stderr[-2000:]
-    assert ran.seconds < 60
+    assert ran.seconds < startup_seconds(tmp_path / "startup") + 45
     out = _scored(tmp_path / "out.jsonl")
     assert list(out) == [name for name, *_ in ROWS]  # every row, in order
     assert out["clean"]["label"] == 1  # the control: the plain greeting is good
