@@ -130,8 +130,13 @@ class SFTConfig(StageConfig):
     max_steps: int = Field(-1, ge=-1, description="-1 = run num_epochs.")
     num_epochs: float = Field(1.0, gt=0)
     learning_rate: float = Field(2e-5, gt=0)
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Share of steps with a linear "
+                                "warm-up (a model trained from random weights needs one).")
     batch_size: int = Field(8, ge=1)
     max_length: int = Field(256, ge=16)
+    padding_free: bool = Field(True, description="Concatenate a batch's examples instead of "
+                               "padding them (position ids keep them apart); False = pad.")
     lora: LoRAConfig | None = None
     register_as: str = "zhufu-policy"
     alias: str = "sft"

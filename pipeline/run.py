@@ -6,8 +6,9 @@ training → GRPO with the judge (or RM, or both) → SFT vs GRPO on held-out qu
 
 Every stage runs through the same wrapper as its own command (``zhufu sft``…), from the
 stage table, with a small config; each logs its own MLflow run nested under one ``run``
-parent. Queries are split once (``starter_split``): stages train on the training queries
-and the comparison uses only held-out ones.
+parent. The console shows one line per stage; everything the stages print goes to
+``run.log`` next to the report. Queries are split once (``starter_split``): stages train
+on the training queries and the comparison uses only held-out ones.
 """
 
 from __future__ import annotations
@@ -40,14 +41,22 @@ class RunSettings:
     """Knobs of the embedded default (sized for a 2-core CPU in ≤ 10 minutes)."""
 
     reward: RewardChoice = "judge"
-    sft_epochs: float = 5.0
-    sft_learning_rate: float = 1e-2
+    #: SFT data: the starter greetings of the training queries plus this many generated
+    #: ones (zhufu.pipeline.data.compose); this many generated queries are held out.
+    sft_generated: int = 3000
+    held_out_generated: int = 45
+    #: Share of SFT prompts wrapped like GRPO's and the comparison's (PROMPT_TEMPLATE).
+    sft_prompt_prefixed: float = 0.5
+    sft_epochs: float = 1.5
+    sft_learning_rate: float = 5e-3
+    sft_warmup_ratio: float = 0.08
+    sft_batch_size: int = 16
     curate_samples: int = 2
     rm_epochs: float = 2.0
     judge_rounds: int = 3
     grpo_steps: int = 30
-    compare_prompts: int = 48
-    compare_samples: int = 4
+    compare_prompts: int = 64
+    compare_samples: int = 2
     seed: int = 0
     experiment: str = "zhufu-run"
 
@@ -62,33 +71,53 @@ class RunState:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _prepare_data(state: RunState, s: RunSettings) -> None:
-    from zhufu.pipeline.data import (
-        starter_labelled,
-        starter_sft,
-        starter_split,
-        write_labelled,
-        write_queries,
-        write_sft,
-    )
+def sft_rows(s: RunSettings) -> tuple[list[Any], list[str], list[str]]:
+    """(SFT rows, training queries, held-out queries) of the embedded run.
+
+    SFT rows are the starter greetings of the training queries plus ``s.sft_generated``
+    generated examples whose queries are not held out; a seeded ``s.sft_prompt_prefixed``
+    share of them asks with the GRPO/comparison prompt (PROMPT_TEMPLATE) instead of the bare
+    query, so the policy answers both. Held out: a quarter of the starter queries and
+    ``s.held_out_generated`` generated ones.
+    """
+    import random
+
+    from zhufu.pipeline.data import PROMPT_TEMPLATE, SFTExample, starter_sft, starter_split
+    from zhufu.pipeline.data.compose import compose_split, composed_sft
 
     train, held_out = starter_split(held_out_fraction=0.25, seed=s.seed)
+    composed, composed_held = compose_split(s.sft_generated + s.held_out_generated * 2,
+                                            held_out=s.held_out_generated, seed=s.seed)
+    rows = starter_sft(train) + composed_sft(composed[:s.sft_generated])
+    rng = random.Random(s.seed)
+    rows = [SFTExample(PROMPT_TEMPLATE.format(query=r.instruction), r.input, r.output)
+            if rng.random() < s.sft_prompt_prefixed else r for r in rows]
+    rng.shuffle(rows)
+    return rows, train, held_out + composed_held
+
+
+def _prepare_data(state: RunState, s: RunSettings) -> None:
+    from zhufu.pipeline.data import starter_labelled, write_labelled, write_queries, write_sft
+
+    rows, train, held_out = sft_rows(s)
     keep = set(train)
     files = {"sft": "sft_train.json", "train_queries": "train_queries.txt",
              "held_out_queries": "held_out_queries.txt", "dev_labels": "labelled_train.jsonl"}
     paths = {k: str(state.work / v) for k, v in files.items()}
-    write_sft(starter_sft(train), paths["sft"])
+    write_sft(rows, paths["sft"])
     write_queries(train, paths["train_queries"])
     write_queries(held_out, paths["held_out_queries"])
     write_labelled([ex for ex in starter_labelled() if ex.query in keep], paths["dev_labels"])
     state.outputs.update(paths)
-    state.metrics.update({"queries/train": len(train), "queries/held_out": len(held_out)})
+    state.metrics.update({"queries/train": len(train), "queries/held_out": len(held_out),
+                          "sft/examples": len(rows)})
 
 
 def _sft(state: RunState, s: RunSettings) -> SFTConfig:
     return SFTConfig(experiment=s.experiment, data=state.outputs["sft"],
                      num_epochs=s.sft_epochs, learning_rate=s.sft_learning_rate,
-                     batch_size=16, seed=s.seed)
+                     warmup_ratio=s.sft_warmup_ratio, batch_size=s.sft_batch_size,
+                     max_length=128, seed=s.seed)
 
 
 def _curate(state: RunState, s: RunSettings) -> CurateConfig:
@@ -149,13 +178,14 @@ def _record(state: RunState, stage: str, result: StageResult) -> None:
 
 
 def _compare(state: RunState, s: RunSettings) -> dict[str, Any]:
-    from zhufu.pipeline.evaluation.compare import compare
+    from zhufu.pipeline.evaluation.compare import compare_policies
 
-    return compare(state.outputs["sft_policy"], state.outputs["grpo_policy"],
-                   prompts=state.outputs["held_out_queries"], max_prompts=s.compare_prompts,
-                   judge=state.outputs.get("judge"), reward_model=state.outputs.get(
-                       "reward_model"), bootstrap=500, seed=s.seed,
-                   samples_per_prompt=s.compare_samples)
+    return compare_policies({"sft": state.outputs["sft_policy"],
+                             "grpo": state.outputs["grpo_policy"]},
+                            prompts=state.outputs["held_out_queries"],
+                            max_prompts=s.compare_prompts, judge=state.outputs.get("judge"),
+                            reward_model=state.outputs.get("reward_model"), bootstrap=500,
+                            seed=s.seed, samples_per_prompt=s.compare_samples)
 
 
 #: The loop after the data is prepared: a stage of :data:`~zhufu.pipeline.stages.STAGES`
@@ -166,14 +196,16 @@ STEPS: list[tuple[str, Callable[[RunState, RunSettings], StageConfig]]] = [
 ]
 
 
-def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(metric, SFT, GRPO) rows for the final table."""
-    a, b = report["sft"], report["grpo"]
-    rows = [("judge overall (1–5)", f"{a['judge_overall']:.2f}", f"{b['judge_overall']:.2f}")]
-    rows += [(f"  {k}", f"{a['judge'][k]:.2f}", f"{b['judge'][k]:.2f}") for k in a["judge"]]
-    if "rm" in a:
-        rows.append(("reward model", f"{a['rm']:.3f}", f"{b['rm']:.3f}"))
-    rows.append(("mean length (chars)", f"{a['mean_length']:.1f}", f"{b['mean_length']:.1f}"))
+def summary_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
+    """(metric, one value per policy) rows for the final table."""
+    policies = list(report["policies"].values())
+    rows = [("judge overall (1–5)", *(f"{p['judge_overall']:.2f}" for p in policies))]
+    rows += [(f"  {k}", *(f"{p['judge'][k]:.2f}" for p in policies))
+             for k in policies[0]["judge"]]
+    if all("rm" in p for p in policies):
+        rows.append(("reward model", *(f"{p['rm']:.3f}" for p in policies)))
+    rows.append(("mean length (chars)", *(f"{p['mean_length']:.1f}" for p in policies)))
+    rows.append(("readable share", *(f"{p['readable_share']:.0%}" for p in policies)))
     return rows
 
 
@@ -181,19 +213,24 @@ def print_summary(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Zhufu run: SFT vs GRPO on held-out queries")
-    for col in ("metric", "SFT", "GRPO"):
+    names = list(report["policies"])
+    table = Table(title="Zhufu run: " + " vs ".join(n.upper() for n in names)
+                  + f" on {report['n_prompts']} held-out queries")
+    for col in ("metric", *(n.upper() for n in names)):
         table.add_column(col)
     for row in summary_rows(report):
         table.add_row(*row)
-    ci = report.get("ci95", {})
-    table.add_row("win rate (GRPO over SFT)", "", f"{report['win_rate']:.2f} "
-                  f"{_ci(ci.get('win_rate'))}")
-    table.add_row("length-controlled win rate", "", f"{report['lc_win_rate']:.2f} "
-                  f"{_ci(ci.get('lc_win_rate'))}")
-    for key, value in report["stages"].items():
-        table.add_row(key, "", f"{value:.3f}" if isinstance(value, float) else str(value))
-    table.add_row("wall time (s)", "", f"{report['wall_seconds']:.0f}")
+    blank = [""] * (len(names) - 1)
+    for pair in report["pairwise"]:
+        ci = pair.get("ci95", {})
+        who = f"{pair['b'].upper()} over {pair['a'].upper()}"
+        table.add_row(f"win rate ({who})", *blank,
+                      f"{pair['win_rate']:.2f} {_ci(ci.get('win_rate'))}")
+        table.add_row(f"length-controlled win rate ({who})", *blank,
+                      f"{pair['lc_win_rate']:.2f} {_ci(ci.get('lc_win_rate'))}")
+    for key, value in report["stage_seconds"].items():
+        table.add_row(f"{key} (s)", *blank, f"{value:.0f}")
+    table.add_row("wall time (s)", *blank, f"{report['wall_seconds']:.0f}")
     Console().print(table)
 
 
@@ -201,54 +238,91 @@ def _ci(bounds: list[float] | None) -> str:
     return f"[{bounds[0]:.2f}, {bounds[1]:.2f}]" if bounds else ""
 
 
+def _figures(name: str, state: RunState) -> str:
+    """What a stage's progress line shows after its time."""
+    m = state.metrics
+    if name == "data":
+        return (f"{m['sft/examples']} SFT examples, {m['queries/train']} training / "
+                f"{m['queries/held_out']} held-out queries")
+    if name == "sft":
+        return f"loss {m['sft/train_loss']:.3f}"
+    if name == "curate":
+        return f"{m.get('curate/pairs', 0):.0f} pairs"
+    if name == "train-rm":
+        return ", ".join(f"{k.removeprefix('rm/')} {v:.2f}" for k, v in m.items()
+                         if k.startswith("rm/"))
+    if name == "judge-train":
+        return ", ".join(f"{k.removeprefix('judge/')} {v:.3f}" for k, v in m.items()
+                         if k.startswith("judge/"))
+    if name == "grpo" and "grpo/readable_share/first" in m:
+        return (f"{m['grpo/steps']:.0f} steps, readable share of completions "
+                f"{m['grpo/readable_share/first']:.0%} → {m['grpo/readable_share/last']:.0%} "
+                f"(lowest {m['grpo/readable_share/min']:.0%})")
+    return ""
+
+
 def run_all(settings: RunSettings | None = None, report_path: str | None = None) -> dict[str, Any]:
-    """Run every stage (see module docstring); return and write the report."""
+    """Run every stage (see module docstring); return and write the report.
+
+    The console gets one line per stage (:class:`~zhufu.pipeline.progress.StageProgress`);
+    what the stages print (TRL's per-step dictionaries, progress bars, warnings) goes to
+    ``<data dir>/run/run.log``, and their metrics to MLflow.
+    """
+    import os
+
     import mlflow
 
     from zhufu.pipeline import tracking
     from zhufu.pipeline.evaluation.compare import plot_comparison
     from zhufu.pipeline.models import data_dir, tiny_policy_path, tiny_reward_model_path
+    from zhufu.pipeline.progress import StageProgress
 
     s = settings or RunSettings()
     started = time.perf_counter()
+    load_before = os.getloadavg()
     tracking.configure()
     state = RunState(work=data_dir() / "run")
     state.work.mkdir(parents=True, exist_ok=True)
-    tiny_policy_path()
-    tiny_reward_model_path()
+    progress = StageProgress(state.work / "run.log", total=len(STEPS) + 3)
+    with progress.stage("models", state.seconds):
+        tiny_policy_path()
+        tiny_reward_model_path()
     with mlflow.start_run(experiment_id=tracking.ensure_experiment(s.experiment),
                           run_name="zhufu-run", tags={"zhufu.stage": "run"}):
         mlflow.log_params({"reward": s.reward, "grpo_steps": s.grpo_steps,
                            "sft_epochs": s.sft_epochs, "judge_rounds": s.judge_rounds})
-        print("\n=== zhufu run: data ===", flush=True)
-        t0 = time.perf_counter()
-        _prepare_data(state, s)
-        state.seconds["data"] = time.perf_counter() - t0
+        with progress.stage("data", state.seconds) as line:
+            _prepare_data(state, s)
+            line.done(_figures("data", state))
         for name, config in STEPS:
-            print(f"\n=== zhufu run: {name} ===", flush=True)
-            t0 = time.perf_counter()
-            _record(state, name, run_stage(STAGES[name], config(state, s)))
-            state.seconds[name] = time.perf_counter() - t0
-        print("\n=== zhufu run: compare SFT vs GRPO ===", flush=True)
-        t0 = time.perf_counter()
-        comparison = _compare(state, s)
-        state.seconds["compare"] = time.perf_counter() - t0
-        report = {"sft": comparison["a"], "grpo": comparison["b"],
-                  "win_rate": comparison["win_rate"], "lc_win_rate": comparison["lc_win_rate"],
-                  "ci95": comparison["ci95"], "n_prompts": comparison["n"],
-                  "examples": comparison["examples"], "stages": state.metrics,
-                  "stage_seconds": state.seconds, "outputs": state.outputs,
-                  "wall_seconds": time.perf_counter() - started}
+            with progress.stage(name, state.seconds) as line:
+                _record(state, name, run_stage(STAGES[name], config(state, s)))
+                line.done(_figures(name, state))
+            warnings = state.metrics.get(f"{name}/readable_share/warnings", 0)
+            if warnings:
+                progress.note(f"warning: the readable share of {name}'s completions fell "
+                              f"{warnings:.0f} time(s) during training; see {progress.log}")
+        with progress.stage("compare", state.seconds) as line:
+            comparison = _compare(state, s)
+            pair = comparison["pairwise"][0]
+            line.done(f"{comparison['n_prompts']} held-out queries, GRPO win rate "
+                      f"{pair['win_rate']:.2f}, length-controlled {pair['lc_win_rate']:.2f}")
+        report = {**comparison, "stages": state.metrics, "stage_seconds": state.seconds,
+                  "outputs": state.outputs, "wall_seconds": time.perf_counter() - started,
+                  "load_average": {"start": list(load_before), "end": list(os.getloadavg())},
+                  "log": str(progress.log)}
         out = Path(report_path) if report_path else state.work / "report.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
         png = out.with_suffix(".png")
-        plot_comparison(comparison, str(png), labels=("SFT", "GRPO"))
-        tracking.log_metrics({"win_rate": report["win_rate"],
-                              "lc_win_rate": report["lc_win_rate"],
-                              "wall_seconds": report["wall_seconds"]})
+        plot_comparison(comparison, str(png))
+        tracking.log_metrics({"win_rate": pair["win_rate"], "lc_win_rate": pair["lc_win_rate"],
+                              "wall_seconds": report["wall_seconds"],
+                              **{f"readable_share/{k}": v["readable_share"]
+                                 for k, v in comparison["policies"].items()}})
         mlflow.log_artifact(str(out))
+        mlflow.log_artifact(str(progress.log))
         tracking.log_png(png)
     print_summary(report)
-    print(f"report: {out}  plot: {png}  (browse the runs with `zhufu ui`)")
+    print(f"report: {out}  plot: {png}  log: {progress.log}  (browse the runs with `zhufu ui`)")
     return report

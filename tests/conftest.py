@@ -37,14 +37,19 @@ def shared_data() -> Path:
 def zhufu_home_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One data directory per test session: tiny models and MLflow store built once.
 
-    The Qwen2.5 tokenizer (deterministic, ~5 s CPU to build) is built once into the repo's
-    ``.zhufu/`` and copied in, so later sessions skip the build.
+    The Qwen2.5 tokenizer (deterministic, ~5 s CPU to build) and its cut version are built
+    once into the repo's ``.zhufu/`` and copied in, so later sessions skip the build.
     """
     from zhufu.pipeline.models.tokenizer import TOKENIZER_DIRNAME, build_tokenizer, install_dir
+    from zhufu.pipeline.models.vocab import CUT_DIRNAME, build_cut_tokenizer, source_digest
 
     home = tmp_path_factory.mktemp("zhufu-home")
     cached = install_dir(build_tokenizer, REPO / ".zhufu" / "models" / TOKENIZER_DIRNAME)
     shutil.copytree(cached, home / "models" / TOKENIZER_DIRNAME)
+    cut = f"{CUT_DIRNAME}-{source_digest()}"
+    cut_cached = install_dir(lambda d: build_cut_tokenizer(d, full_dir=cached),
+                             REPO / ".zhufu" / "models" / cut)
+    shutil.copytree(cut_cached, home / "models" / cut)
     return home
 
 

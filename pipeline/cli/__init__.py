@@ -14,7 +14,18 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from zhufu.pipeline.cli import data, evaluate, judge, models, operator_cmd, rm, run, stages, ui
+from zhufu.pipeline.cli import (
+    data,
+    evaluate,
+    generate,
+    judge,
+    models,
+    operator_cmd,
+    rm,
+    run,
+    stages,
+    ui,
+)
 from zhufu.pipeline.errors import ZhufuError
 
 #: Every command group: (name, typer app); ``None`` puts its commands at the top level.
@@ -25,6 +36,7 @@ GROUPS: list[tuple[str | None, typer.Typer]] = [
     ("judge", judge.app),      # zhufu judge score | train
     ("eval", evaluate.app),    # zhufu eval agreement | compare
     ("rm", rm.app),            # zhufu rm score
+    (None, generate.app),      # zhufu generate
     ("models", models.app),    # zhufu models build
     ("operator", operator_cmd.app),  # zhufu operator crds | run
     (None, ui.app),            # zhufu ui

@@ -46,14 +46,15 @@ def compare(
     no_mlflow: Annotated[bool, typer.Option(help="Do not log the comparison to MLflow.")
                          ] = False,
 ) -> None:
-    """Judge scores on five dimensions, RM scores, length, win rate and LC win rate (with 95 %
-    bootstrap intervals) for policy B against policy A; JSON + PNG, logged to MLflow."""
-    from zhufu.pipeline.evaluation.compare import compare as run_compare
-    from zhufu.pipeline.evaluation.compare import plot_comparison
+    """Judge scores on five dimensions, RM scores, length, readable share, win rate and LC
+    win rate (with 95 % bootstrap intervals) for policy B against policy A; JSON + PNG,
+    logged to MLflow. The report's policies are named ``a`` and ``b``."""
+    from zhufu.pipeline.evaluation.compare import compare_policies, plot_comparison
 
-    result = run_compare(a, b, prompts=prompts, max_prompts=max_prompts, judge=judge,
-                         reward_model=reward_model, bootstrap=bootstrap,
-                         samples_per_prompt=samples_per_prompt)
+    result = compare_policies({"a": a, "b": b}, prompts=prompts, max_prompts=max_prompts,
+                              judge=judge, reward_model=reward_model, bootstrap=bootstrap,
+                              samples_per_prompt=samples_per_prompt)
+    pair = result["pairwise"][0]
     text = json.dumps(result, ensure_ascii=False, indent=2)
     out = report or Path("compare.json")
     if report is not None:
@@ -70,8 +71,10 @@ def compare(
         with mlflow.start_run(experiment_id=tracking.ensure_experiment("zhufu"),
                               run_name="eval-compare", tags={"zhufu.stage": "eval"}):
             mlflow.log_params({"a": a, "b": b, "prompts": prompts or "starter"})
-            tracking.log_metrics({"win_rate": result["win_rate"],
-                                  "lc_win_rate": result["lc_win_rate"]})
+            tracking.log_metrics({"win_rate": pair["win_rate"],
+                                  "lc_win_rate": pair["lc_win_rate"],
+                                  **{f"readable_share/{k}": v["readable_share"]
+                                     for k, v in result["policies"].items()}})
             mlflow.log_dict(result, "compare.json")
             tracking.log_png(png)
     typer.echo(text)

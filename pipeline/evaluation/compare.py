@@ -1,18 +1,25 @@
-"""Compare two policies on held-out prompts: judge dimensions, RM scores, length, win rates.
+"""Compare policies on held-out prompts: judge dimensions, RM scores, length, readable share,
+win rates.
 
-Both policies answer every prompt once (same sampling settings and seed). The judge scores
-each greeting on the five dimensions; policy B wins a prompt when its overall judge score is
-higher (a tie counts one half). The length-controlled win rate follows AlpacaEval's LC idea:
-regress the preference on the (normalised, tanh-squashed) length difference with a logistic
-model and report the predicted win rate at zero length difference — so a policy that only
-learned to write longer does not win. 95 % intervals come from a bootstrap over prompts.
+Every policy answers every prompt the same number of times (same sampling settings and
+seed). The judge scores each greeting on the five dimensions; each policy is compared with
+the first (the baseline) answer by answer: it wins when its overall judge score is higher (a
+tie counts one half). The share of answers the shared readability check accepts
+(:mod:`zhufu.pipeline.evaluation.readable`) is reported per policy as the reward-hacking
+check: a judge can be fooled, a reader is not.
+
+The length-controlled win rate follows AlpacaEval's LC idea: regress the preference on the
+(normalised, tanh-squashed) length difference with a logistic model and report the predicted
+win rate at zero length difference — so a policy that only learned to write longer does not
+win. 95 % intervals come from a bootstrap over prompts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,22 +33,36 @@ class Side:
     """One policy's answers and their scores."""
 
     spec: str
+    queries: list[str]
     responses: list[str]
     judge_overall: list[float]
     judge_dims: dict[str, list[float]]
     rm: list[float] | None = None
 
     def summary(self) -> dict[str, object]:
-        lengths = [len(r) for r in self.responses]
+        """Mean scores, mean length and the readable share (the reward-hacking check)."""
+        from zhufu.pipeline.evaluation.readable import readability
+
+        verdicts = [readability(t, q) for q, t in zip(self.queries, self.responses, strict=True)]
+        failed = Counter(rule for v in verdicts for rule in v.failed)
         out: dict[str, object] = {
             "spec": self.spec,
             "judge_overall": float(np.mean(self.judge_overall)),
             "judge": {k: float(np.mean(v)) for k, v in self.judge_dims.items()},
-            "mean_length": float(np.mean(lengths)),
+            "mean_length": float(np.mean([len(r) for r in self.responses])),
+            "readable_share": sum(v.ok for v in verdicts) / len(verdicts),
+            "unreadable_rules": dict(sorted(failed.items())),
+            "samples": len(self.responses),
         }
         if self.rm is not None:
             out["rm"] = float(np.mean(self.rm))
         return out
+
+    def samples(self, name: str) -> list[dict[str, object]]:
+        """Every answer as ``{query, policy, text, score, length}`` (score: judge overall)."""
+        return [{"query": q, "policy": name, "text": t, "score": float(x), "length": len(t)}
+                for q, t, x in zip(self.queries, self.responses, self.judge_overall,
+                                   strict=True)]
 
 
 def preferences(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
@@ -94,25 +115,6 @@ def bootstrap_ci(prefs: np.ndarray, length_diff: np.ndarray, rounds: int, seed: 
             "lc_win_rate": np.percentile(lcs, q).tolist()}
 
 
-async def _generate(spec: str, messages: Sequence[list[dict[str, str]]], max_tokens: int,
-                    seed: int) -> list[str]:
-    """One sampled answer per prompt from a policy (local dir, ``tiny`` or MLflow URI)."""
-    import torch
-
-    from zhufu.pipeline.llm.base import ChatRequest, LLMError
-    from zhufu.pipeline.llm.hf_backend import TransformersBackend
-    from zhufu.pipeline.models import resolve_model
-
-    torch.manual_seed(seed)
-    backend = TransformersBackend(resolve_model(spec), batch_size=16, temperature=0.7,
-                                  max_tokens=max_tokens)
-    try:
-        replies = await backend.chat_many([ChatRequest(messages=list(m)) for m in messages])
-    finally:
-        await backend.aclose()
-    return ["" if isinstance(r, LLMError) else r.text.strip() for r in replies]
-
-
 async def _score(spec: str, queries: Sequence[str], responses: Sequence[str],
                  judge_spec: str | None, rm_spec: str | None) -> Side:
     from zhufu.pipeline.judge import load_judge
@@ -122,7 +124,7 @@ async def _score(spec: str, queries: Sequence[str], responses: Sequence[str],
         results = await judge.score_many(list(zip(queries, responses, strict=True)))
     finally:
         await judge.aclose()
-    side = Side(spec=spec, responses=list(responses),
+    side = Side(spec=spec, queries=list(queries), responses=list(responses),
                 judge_overall=[r.overall for r in results],
                 judge_dims={k: [r.scores.get(k, 3.0) for r in results] for k in DIMENSION_KEYS})
     if rm_spec:
@@ -132,14 +134,42 @@ async def _score(spec: str, queries: Sequence[str], responses: Sequence[str],
     return side
 
 
-def compare(a: str, b: str, prompts: str | None = None, max_prompts: int = 64,
-            judge: str | None = None, reward_model: str | None = None, bootstrap: int = 1000,
-            max_tokens: int = 64, seed: int = 0, samples_per_prompt: int = 1
-            ) -> dict[str, object]:
-    """Generate ``samples_per_prompt`` answers from policies ``a`` and ``b`` for each held-out
-    prompt and compare them pairwise (sample i of A against sample i of B)."""
-    from zhufu.pipeline.data import load_prompts
+def pairwise(a: Side, b: Side, groups: np.ndarray, bootstrap: int, seed: int
+             ) -> dict[str, object]:
+    """B against A, answer i against answer i: win rate, LC win rate, their 95 % intervals
+    (prompts resampled whole) and, with RM scores, the RM's win rate."""
+    prefs = preferences(a.judge_overall, b.judge_overall)
+    diff = np.array([len(y) - len(x) for x, y in zip(a.responses, b.responses, strict=True)],
+                    float)
+    out: dict[str, object] = {"win_rate": float(prefs.mean()),
+                              "lc_win_rate": lc_win_rate(prefs, diff),
+                              "ci95": bootstrap_ci(prefs, diff, bootstrap, seed, groups)}
+    if a.rm is not None and b.rm is not None:
+        out["rm_win_rate"] = float(preferences(a.rm, b.rm).mean())
+    return out
 
+
+def compare_policies(policies: Mapping[str, str], prompts: str | None = None,
+                     max_prompts: int = 64, judge: str | None = None,
+                     reward_model: str | None = None, bootstrap: int = 1000,
+                     max_tokens: int = 64, seed: int = 0, samples_per_prompt: int = 1
+                     ) -> dict[str, object]:
+    """Generate ``samples_per_prompt`` answers from each policy (name → spec, the first is
+    the baseline) for each held-out prompt, score them, and compare every other policy with
+    the baseline pairwise. The report::
+
+        {"n_prompts", "samples_per_prompt",
+         "policies": {name: {spec, judge_overall, judge: {dimension: mean}, mean_length,
+                             readable_share, unreadable_rules, samples, [rm]}},
+         "pairwise": [{"a": baseline, "b": name, win_rate, lc_win_rate,
+                       "ci95": {"win_rate": [lo, hi], "lc_win_rate": [lo, hi]}, [rm_win_rate]}],
+         "samples": [{query, policy, text, score, length}]}
+    """
+    from zhufu.pipeline.data import load_prompts
+    from zhufu.pipeline.evaluation.sampling import sample_messages
+
+    if len(policies) < 2:
+        raise ValueError(f"compare: need at least two policies, got {list(policies)}")
     rows = load_prompts(prompts)[:max_prompts]
     if not rows:
         raise DataError(prompts or "starter prompts", None, None, "no prompts to compare on")
@@ -147,51 +177,49 @@ def compare(a: str, b: str, prompts: str | None = None, max_prompts: int = 64,
     messages = [p.messages for p in rows for _ in range(samples_per_prompt)]
     groups = np.repeat(np.arange(len(rows)), samples_per_prompt)
 
-    async def run() -> tuple[Side, Side]:
-        outs_a = await _generate(a, messages, max_tokens, seed)
-        outs_b = await _generate(b, messages, max_tokens, seed)
-        return (await _score(a, queries, outs_a, judge, reward_model),
-                await _score(b, queries, outs_b, judge, reward_model))
+    async def run() -> dict[str, Side]:
+        answers = {name: await sample_messages(spec, messages, max_tokens, seed)
+                   for name, spec in policies.items()}
+        return {name: await _score(policies[name], queries, texts, judge, reward_model)
+                for name, texts in answers.items()}
 
-    side_a, side_b = asyncio.run(run())
-    prefs = preferences(side_a.judge_overall, side_b.judge_overall)
-    diff = np.array([len(y) - len(x) for x, y in zip(side_a.responses, side_b.responses,
-                                                        strict=True)], float)
-    report: dict[str, object] = {
-        "n": len(rows), "samples_per_prompt": samples_per_prompt,
-        "a": side_a.summary(), "b": side_b.summary(),
-        "win_rate": float(prefs.mean()), "lc_win_rate": lc_win_rate(prefs, diff),
-        "ci95": bootstrap_ci(prefs, diff, bootstrap, seed, groups),
-        "examples": [{"query": q, "a": x, "b": y} for q, x, y in
-                     zip(queries[::samples_per_prompt][:5], side_a.responses[::samples_per_prompt],
-                         side_b.responses[::samples_per_prompt], strict=False)],
+    sides = asyncio.run(run())
+    base, *others = sides
+    return {
+        "n_prompts": len(rows), "samples_per_prompt": samples_per_prompt,
+        "policies": {name: side.summary() for name, side in sides.items()},
+        "pairwise": [{"a": base, "b": name,
+                      **pairwise(sides[base], sides[name], groups, bootstrap, seed)}
+                     for name in others],
+        "samples": [x for name, side in sides.items() for x in side.samples(name)],
     }
-    if side_a.rm is not None and side_b.rm is not None:
-        report["rm_win_rate"] = float(preferences(side_a.rm, side_b.rm).mean())
-    return report
 
 
-def plot_comparison(report: dict[str, object], path: str, labels: tuple[str, str] = ("A", "B")
-                    ) -> None:
-    """Bar chart of the five judge dimensions (and mean length) for both policies."""
+def plot_comparison(report: dict[str, object], path: str) -> None:
+    """Bar chart of the five judge dimensions (and mean length) for every policy, titled with
+    the first pairwise comparison's win rates."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    a, b = report["a"], report["b"]
+    policies: dict[str, dict] = report["policies"]  # type: ignore[assignment]
     keys = list(DIMENSION_KEYS)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [4, 1]})
     x = np.arange(len(keys))
-    ax1.bar(x - 0.2, [a["judge"][k] for k in keys], 0.4, label=labels[0])
-    ax1.bar(x + 0.2, [b["judge"][k] for k in keys], 0.4, label=labels[1])
+    width = 0.8 / len(policies)
+    for i, (name, summary) in enumerate(policies.items()):
+        ax1.bar(x + (i - (len(policies) - 1) / 2) * width, [summary["judge"][k] for k in keys],
+                width, label=f"{name} (readable {summary['readable_share']:.0%})")
     ax1.set_xticks(x, [k.replace("_", "\n") for k in keys], fontsize=8)
     ax1.set_ylim(1, 5)
     ax1.set_ylabel("judge score (1–5)")
     ax1.legend()
-    ax1.set_title(f"win rate {report['win_rate']:.2f} · length-controlled "
-                  f"{report['lc_win_rate']:.2f} · n={report['n']}")
-    ax2.bar(labels, [a["mean_length"], b["mean_length"]], color=["C0", "C1"])
+    first = report["pairwise"][0]  # type: ignore[index]
+    ax1.set_title(f"{first['b']} vs {first['a']}: win rate {first['win_rate']:.2f} · "
+                  f"length-controlled {first['lc_win_rate']:.2f} · n={report['n_prompts']}")
+    ax2.bar(list(policies), [p["mean_length"] for p in policies.values()],
+            color=[f"C{i}" for i in range(len(policies))])
     ax2.set_title("mean length (chars)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -185,7 +185,6 @@ def build_tokenizer(out_dir: Path, tiktoken_file: Path | None = None) -> Path:
         pre_tokenizers,
         processors,
     )
-    from transformers import PreTrainedTokenizerFast
 
     source = tiktoken_file or find_tiktoken_file()
     ranks = read_ranks(source)
@@ -211,6 +210,14 @@ def build_tokenizer(out_dir: Path, tiktoken_file: Path | None = None) -> Path:
     if tok.get_vocab_size(with_added_tokens=True) != expected_len:
         raise TokenizerSourceError(f"built vocabulary has {tok.get_vocab_size()} entries, "
                                    f"expected {expected_len}")
+    return save_fast_tokenizer(tok, out_dir, source=source.name)
+
+
+def save_fast_tokenizer(tok, out_dir: Path, source: str) -> Path:  # noqa: ANN001 - Tokenizer
+    """Save a ``tokenizers.Tokenizer`` with Qwen2.5's EOS / pad tokens and chat template as a
+    Hugging Face fast tokenizer in ``out_dir``; ``source`` is recorded in its config."""
+    from transformers import PreTrainedTokenizerFast
+
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN, bos_token=None,
         unk_token=None, model_max_length=32768, clean_up_tokenization_spaces=False,
@@ -221,7 +228,7 @@ def build_tokenizer(out_dir: Path, tiktoken_file: Path | None = None) -> Path:
     config_file = out_dir / "tokenizer_config.json"
     config = json.loads(config_file.read_text(encoding="utf-8"))
     config.update({"tokenizer_class": "Qwen2Tokenizer", "add_bos_token": False,
-                   "errors": "replace", "zhufu_source": source.name})
+                   "errors": "replace", "zhufu_source": source})
     config_file.write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
     return out_dir
 

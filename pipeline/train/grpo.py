@@ -12,7 +12,9 @@ such limit). Checkpoints go to ``checkpoint_dir`` (local, or ``s3://`` mirrored 
 folder by global rank 0) every ``save_steps``; with ``resume: auto`` a restarted run continues
 from the newest one (model, optimizer, scheduler and step count) and ends at the same
 ``max_steps``. Under ``torchrun`` every rank trains; the stage wrapper saves, registers and
-reports once, on rank 0.
+reports once, on rank 0. The readable share of the completions the rewards score is logged
+at every logging step (``train/readable_share``), with a warning when it falls
+(:mod:`zhufu.pipeline.train.readable_monitor`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from zhufu.pipeline.train.grpo_setup import (
     latest_checkpoint,
     trainer_args,
 )
+from zhufu.pipeline.train.readable_monitor import ReadableMonitor, monitored
 
 STARTER_URI = "zhufu://starter/prompts"
 
@@ -152,6 +155,8 @@ def grpo(cfg: GRPOConfig) -> StageOutput:
     logs and registers the policy (``zhufu-policy@grpo``). ``cfg`` has its preset applied."""
     failures: dict[str, int] = {}
     rewards, weights = build_rewards(cfg, failures)  # judge / RM resolved before the policy
+    monitor = ReadableMonitor()
+    rewards[0] = monitored(rewards[0], monitor)  # logs train/readable_share every step
     import torch
 
     on_gpu = torch.cuda.is_available()
@@ -197,7 +202,7 @@ def grpo(cfg: GRPOConfig) -> StageOutput:
                                if resume_from else None)
     resumed_at = int(resume_from.name.split("-")[-1]) if resume_from else 0
     metrics = {"steps": float(steps), "train_loss": loss, "seconds": seconds,
-               "resumed_from_step": float(resumed_at),
+               "resumed_from_step": float(resumed_at), **monitor.metrics(),
                **{f"reward_failures/{k}": float(v) for k, v in failures.items()}}
     return StageOutput(metrics=metrics, trainer=trainer, register=Registration(
         cfg.register_as, alias=cfg.alias, tags=lineage_tags(cfg)))

@@ -51,14 +51,15 @@ def build_dataset(data: str | None, tokenizer: Any, max_length: int) -> Any:
     examples = load_sft(data)
     if not examples:
         raise DataError(data or STARTER_URI, None, None, "no SFT examples")
-    rows = []
-    for i, ex in enumerate(examples, 1):
+    texts = []
+    for ex in examples:
         messages = to_messages(ex.instruction, ex.input, ex.output)
-        prompt = tokenizer.apply_chat_template(messages[:1], tokenize=False,
-                                               add_generation_prompt=True)
-        full = tokenizer.apply_chat_template(messages, tokenize=False)
-        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        ids = tokenizer(full, add_special_tokens=False)["input_ids"]
+        texts += [tokenizer.apply_chat_template(messages[:1], tokenize=False,
+                                                add_generation_prompt=True),
+                  tokenizer.apply_chat_template(messages, tokenize=False)]
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]  # one batch call
+    rows = []
+    for i, (prompt_ids, ids) in enumerate(zip(encoded[::2], encoded[1::2], strict=True), 1):
         start = _common_prefix(prompt_ids, ids)
         if start >= max_length:
             raise DataError(data or STARTER_URI, i, None, f"the prompt alone is {start} tokens, "
@@ -97,8 +98,11 @@ def sft(cfg: SFTConfig) -> StageOutput:
     with tempfile.TemporaryDirectory(prefix="zhufu-sft-ckpt-") as ckpt:
         args = TRLSFTConfig(
             output_dir=ckpt, max_steps=cfg.max_steps, num_train_epochs=cfg.num_epochs,
-            learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
-            max_length=cfg.max_length, seed=cfg.seed, bf16=on_gpu and
+            learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.scheduler,
+            warmup_steps=cfg.warmup_ratio, per_device_train_batch_size=cfg.batch_size,
+            # build_dataset already cut every example to max_length
+            padding_free=cfg.padding_free, max_length=None if cfg.padding_free
+            else cfg.max_length, seed=cfg.seed, bf16=on_gpu and
             torch.cuda.is_bf16_supported(), use_cpu=not on_gpu, save_strategy="no",
             report_to="none", logging_steps=1, logging_first_step=True,
             dataloader_num_workers=0, disable_tqdm=False,

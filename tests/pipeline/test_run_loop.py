@@ -20,8 +20,20 @@ def test_zhufu_run_writes_the_report(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=3000)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(report.read_text(encoding="utf-8"))
-    for key in ("sft", "grpo", "win_rate", "lc_win_rate", "wall_seconds"):
-        assert key in data
+    assert list(data["policies"]) == ["sft", "grpo"]
+    for policy in data["policies"].values():
+        assert 0 <= policy["readable_share"] <= 1 and policy["samples"] > 0
+    (pair,) = data["pairwise"]
+    assert (pair["a"], pair["b"]) == ("sft", "grpo") and set(pair["ci95"]) == {
+        "win_rate", "lc_win_rate"}
+    assert {x["policy"] for x in data["samples"]} == {"sft", "grpo"}
+    assert data["n_prompts"] >= 60 and "wall_seconds" in data and "load_average" in data
     assert data["stages"]["curate/pairs"] > 0 and data["stages"]["grpo/steps"] == 2
+    assert "grpo/readable_share/first" in data["stages"]
     assert report.with_suffix(".png").is_file()
-    assert "SFT vs GRPO" in proc.stdout
+    # the console: one line per stage, then the table; TRL's step dictionaries in the log
+    lines = proc.stdout.splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("[")] == [
+        "models", "data", "sft", "curate", "train-rm", "judge-train", "grpo", "compare"]
+    assert "'loss'" not in proc.stdout and "SFT vs GRPO" in proc.stdout
+    assert "'loss'" in Path(data["log"]).read_text(encoding="utf-8")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from zhufu.pipeline.evaluation.compare import bootstrap_ci, lc_win_rate, preferences
 
@@ -60,8 +61,27 @@ def test_compare_cli_tiny_against_itself(tmp_path: Path) -> None:
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads(report.read_text(encoding="utf-8"))
-    assert data["n"] == 3 and data["samples_per_prompt"] == 2 and data["win_rate"] == 0.5
-    assert data["a"]["mean_length"] == data["b"]["mean_length"]
-    assert set(data["a"]["judge"]) == {"language_quality", "creativity", "emotional_resonance",
-                                       "cultural_appropriateness", "content_richness"}
+    assert data["n_prompts"] == 3 and data["samples_per_prompt"] == 2
+    assert list(data["policies"]) == ["a", "b"]
+    (pair,) = data["pairwise"]
+    assert (pair["a"], pair["b"], pair["win_rate"]) == ("a", "b", 0.5)
+    assert set(pair["ci95"]) == {"win_rate", "lc_win_rate"}
+    a, b = data["policies"]["a"], data["policies"]["b"]
+    assert a["mean_length"] == b["mean_length"] and a["samples"] == 6
+    assert a["readable_share"] == b["readable_share"] and 0 <= a["readable_share"] <= 1
+    assert set(a["judge"]) == {"language_quality", "creativity", "emotional_resonance",
+                               "cultural_appropriateness", "content_richness"}
+    assert len(data["samples"]) == 12
+    for sample in data["samples"]:
+        assert set(sample) == {"query", "policy", "text", "score", "length"}
+        assert sample["length"] == len(sample["text"]) and 1 <= sample["score"] <= 5
+    assert [x["text"] for x in data["samples"] if x["policy"] == "a"] == [
+        x["text"] for x in data["samples"] if x["policy"] == "b"]
     assert report.with_suffix(".png").is_file()
+
+
+def test_compare_policies_refuses_a_single_policy() -> None:
+    from zhufu.pipeline.evaluation.compare import compare_policies
+
+    with pytest.raises(ValueError, match="at least two policies"):
+        compare_policies({"sft": "tiny"})

@@ -13,6 +13,8 @@ def test_models_build_prints_paths(zhufu_home: Path) -> None:
     out = CliRunner().invoke(app, ["models", "build"])
     assert out.exit_code == 0, out.output
     lines = dict(line.split(None, 1) for line in out.stdout.strip().splitlines())
-    assert lines["tokenizer"].startswith(str(zhufu_home / "models" / "qwen2.5-tokenizer"))
-    assert lines["tiny"].startswith(str(zhufu_home / "models" / "tiny-qwen2 "))
-    assert lines["tiny-rm"].startswith(str(zhufu_home / "models" / "tiny-qwen2-rm "))
+    models = zhufu_home / "models"
+    assert lines["tokenizer"].startswith(str(models / "qwen2.5-tokenizer "))
+    assert lines["vocab-cut"].startswith(str(models / "qwen2.5-tokenizer-zhufu-"))
+    assert lines["tiny"].startswith(str(models / "tiny-qwen2-"))
+    assert lines["tiny-rm"].startswith(str(models / "tiny-qwen2-rm-"))

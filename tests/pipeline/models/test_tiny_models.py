@@ -16,30 +16,35 @@ from zhufu.pipeline.models import (
     tiny_policy_path,
     tiny_reward_model_path,
 )
+from zhufu.pipeline.models.tokenizer import qwen_tokenizer_path
+from zhufu.pipeline.models.vocab import cut_tokenizer_path
 
 
 def test_tiny_policy_shape_and_generation(zhufu_home: Path) -> None:
     import torch
 
     path = tiny_policy_path()
-    assert path == zhufu_home / "models" / "tiny-qwen2"
+    assert path.parent == zhufu_home / "models" and path.name.startswith("tiny-qwen2-")
     assert resolve_model("tiny") == path
     model, tok = load_causal_lm("tiny", device="cpu")
     cfg = model.config
     assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads,
-            cfg.num_key_value_heads, cfg.head_dim) == (64, 2, 4, 2, 64)
-    assert cfg.vocab_size == len(tok) == 151_665 and cfg.tie_word_embeddings
+            cfg.num_key_value_heads, cfg.head_dim) == (128, 2, 2, 1, 64)
+    vocab = len(tok)
+    assert cfg.vocab_size == vocab and 3_000 < vocab < 5_000 and cfg.tie_word_embeddings
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
-    assert 9_000_000 < sum(p.numel() for p in model.parameters()) < 11_000_000
+    assert 700_000 < sum(p.numel() for p in model.parameters()) < 1_500_000
     assert tok.padding_side == "left"
     batch = tok(["你好", "祝你生日快乐，天天开心"], return_tensors="pt", padding=True)
     with torch.no_grad():
         logits = model(**batch).logits
-    assert logits.shape == (2, batch.input_ids.shape[1], 151_665)
+    assert logits.shape == (2, batch.input_ids.shape[1], vocab)
     assert torch.isfinite(logits).all()
     out = model.generate(**batch, max_new_tokens=5, do_sample=False)
     assert out.shape == (2, batch.input_ids.shape[1] + 5)
-    assert model.generation_config.pad_token_id == tok.pad_token_id == 151_643
+    assert model.generation_config.pad_token_id == tok.pad_token_id
+    assert tok.convert_ids_to_tokens(tok.pad_token_id) == "<|endoftext|>"
+    assert set(model.generation_config.eos_token_id) == {tok.eos_token_id, tok.pad_token_id}
 
 
 def test_tiny_reward_model_scores(zhufu_home: Path) -> None:
@@ -47,7 +52,7 @@ def test_tiny_reward_model_scores(zhufu_home: Path) -> None:
 
     assert resolve_model("tiny-rm") == tiny_reward_model_path()
     model, tok = load_reward_model("tiny-rm", device="cpu")
-    assert model.config.num_labels == 1 and model.config.pad_token_id == 151_643
+    assert model.config.num_labels == 1 and model.config.pad_token_id == tok.pad_token_id
     batch = tok(["新年快乐", "祝您中秋团圆，阖家幸福美满"], return_tensors="pt", padding=True)
     with torch.no_grad():
         scores = model(**batch).logits
@@ -63,8 +68,8 @@ def test_tiny_build_is_deterministic(zhufu_home: Path, tmp_path: Path) -> None:
     first = tiny_policy_path() / "model.safetensors"
     other = tmp_path / "other-home"
     (other / "models").mkdir(parents=True)
-    (other / "models" / "qwen2.5-tokenizer").symlink_to(zhufu_home / "models" /
-                                                        "qwen2.5-tokenizer")
+    for tokenizer in (qwen_tokenizer_path(), cut_tokenizer_path()):
+        (other / "models" / tokenizer.name).symlink_to(tokenizer)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ZHUFU_HOME", str(other))
         second = tiny_policy_path() / "model.safetensors"

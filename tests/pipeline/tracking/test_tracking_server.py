@@ -16,6 +16,7 @@ from tests.conftest import free_port, start_server, stop_server, wait_http
 from zhufu.pipeline import tracking
 from zhufu.pipeline.config import SFTConfig
 from zhufu.pipeline.models import load_causal_lm, resolve_model, tiny_policy_path
+from zhufu.pipeline.models.tiny import TINY_SHAPE
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,8 @@ def test_register_model_lands_in_bucket(mlflow_server, zhufu_home: Path,
     local = resolve_model(f"models:/{name}@sft")
     assert (local / "model.safetensors").read_bytes() == (tiny / "model.safetensors").read_bytes()
     model, tok = load_causal_lm(f"models:/{name}@sft", device="cpu")
-    assert model.config.hidden_size == 64 and len(tok) == 151_665
+    assert model.config.hidden_size == TINY_SHAPE["hidden_size"]
+    assert len(tok) == model.config.vocab_size < 20_000  # the cut vocabulary
 
 
 @pytest.mark.slow
