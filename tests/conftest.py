@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,25 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"paper data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def paper_greetings(shared: Path) -> set[str]:
+    """Every greeting of the paper's SFT data and preference pairs (for the no-copy tests)."""
+    import json
+
+    paper = {row["output"] for row in json.loads((shared / "sft_data.json").read_text(
+        encoding="utf-8"))}
+    for row in json.loads((shared / "reward_data_train.json").read_text(encoding="utf-8")):
+        paper.update((row["chosen"]["value"], row["rejected"]["value"]))
+    return paper
+
+
+def shared_runs(ours: Iterable[str], paper: Iterable[str], n: int = 16) -> set[str]:
+    """The ``n``-character runs that occur both in one of ``ours`` and in one of ``paper``."""
+    def runs(texts: Iterable[str]) -> set[str]:
+        return {t[i:i + n] for t in texts for i in range(len(t) - n + 1)}
+
+    return runs(ours) & runs(paper)
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.conftest import paper_greetings, shared_runs
 from zhufu.pipeline.analysis import parse_query
 from zhufu.pipeline.data.compose import (
     SEEDS_FILE,
@@ -99,16 +99,9 @@ def test_split_holds_queries_out(examples) -> None:  # noqa: ANN001
 
 def test_shares_no_text_with_the_paper_data(shared_data: Path) -> None:
     """No generated greeting shares a 16-character run with the paper's greetings."""
-    paper: set[str] = set()
-    for row in json.loads((shared_data / "sft_data.json").read_text(encoding="utf-8")):
-        paper.add(row["output"])
-    for row in json.loads((shared_data / "reward_data_train.json").read_text(encoding="utf-8")):
-        paper.update((row["chosen"]["value"], row["rejected"]["value"]))
-    n = 16
-    windows = {text[i:i + n] for text in paper for i in range(len(text) - n + 1)}
+    paper = paper_greetings(shared_data)
     greetings = {e.greeting for e in compose(CHECKED, seed=0)}
-    ours = greetings | set(load_seeds().texts())
-    shared = {t[i:i + n] for t in ours for i in range(len(t) - n + 1)} & windows
+    shared = shared_runs(greetings | set(load_seeds().texts()), paper)
     assert not shared, sorted(shared)[:5]
     assert not greetings & paper
 

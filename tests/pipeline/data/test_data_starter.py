@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
+from tests.conftest import paper_greetings, shared_runs
 from zhufu.pipeline.data import (
     detect_format,
     starter_greetings,
@@ -66,16 +66,10 @@ def test_both_labels_and_length_does_not_separate_them() -> None:
 
 def test_shares_no_text_with_the_paper_data(shared_data: Path) -> None:
     """No starter greeting equals a paper greeting, and none shares a 16-character run."""
-    paper: set[str] = set()
-    for row in json.loads((shared_data / "sft_data.json").read_text(encoding="utf-8")):
-        paper.add(row["output"])
-    for row in json.loads((shared_data / "reward_data_train.json").read_text(encoding="utf-8")):
-        paper.update((row["chosen"]["value"], row["rejected"]["value"]))
+    paper = paper_greetings(shared_data)
     ours = [g.response for g in starter_greetings()] + [e.response for e in starter_labelled()]
     assert not set(ours) & paper
-    n = 16
-    windows = {text[i:i + n] for text in ours for i in range(len(text) - n + 1)}
-    shared = {text[i:i + n] for text in paper for i in range(len(text) - n + 1)} & windows
+    shared = shared_runs(ours, paper)
     assert not shared, sorted(shared)[:5]
 
 
