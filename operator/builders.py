@@ -22,6 +22,7 @@ import yaml
 
 from zhufu.operator.settings import OperatorSettings
 from zhufu.operator.spec import Kind
+from zhufu.pipeline.judge.server import JUDGE_SERVER_ENV
 from zhufu.pipeline.results import RESULT_FILE_ENV
 
 CONFIG_DIR = "/etc/zhufu"
@@ -139,9 +140,15 @@ def env(kind: Kind, name: str, namespace: str, workload: dict[str, Any],
     if settings.s3_endpoint:
         out += [{"name": "AWS_ENDPOINT_URL", "value": settings.s3_endpoint},
                 {"name": "MLFLOW_S3_ENDPOINT_URL", "value": settings.s3_endpoint}]
-    if settings.s3_secret:
-        out += [_secret_env(v, settings.s3_secret, v)
+    s3_secret = settings.s3_secret_for(namespace)
+    if s3_secret:
+        out += [_secret_env(v, s3_secret, v)
                 for v in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+    if settings.mlflow_secret:
+        out += [_secret_env(v, settings.mlflow_secret, v)
+                for v in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")]
+    # A saved judge never picks its LLM server: it talks to this one (none if empty).
+    out.append({"name": JUDGE_SERVER_ENV, "value": settings.judge_llm_url})
     secret = workload.get("llmApiKeySecret")
     if secret and not has_llm_config:
         out.append(_secret_env("OPENAI_API_KEY", secret["name"], secret.get("key", "api-key")))

@@ -41,10 +41,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
-from zhufu.operator import builders, dependencies, render, runs
+from zhufu.operator import builders, dependencies, render, runs, tenancy
 from zhufu.operator import settings as settings_mod
-from zhufu.operator.kube import Kube, configure_client
+from zhufu.operator.kube import Kube, api_message, configure_client, owned_by
 from zhufu.operator.spec import API_VERSION, GROUP, KINDS, VERSION, Kind, kind_of
 from zhufu.operator.status import (
     JobState,
@@ -55,10 +56,15 @@ from zhufu.operator.status import (
     status_patch,
 )
 from zhufu.operator.validation import SpecError, validate
+from zhufu.pipeline.redact import strip_url_credentials
 
 MANAGED = {"app.kubernetes.io/managed-by": builders.MANAGED_BY}
 TERMINAL = ("Succeeded", "Failed")
 RETRY_S = 2.0
+#: Label the Job controller puts on a Job's pods (the Job's uid).
+CONTROLLER_UID = "batch.kubernetes.io/controller-uid"
+#: Label or annotation by which a Secret opts in as an LLM key (``spec.llmApiKeySecret``).
+LLM_KEY_OPT_IN = "zhufu.dev/llm-key"
 log = logging.getLogger(__name__)
 
 
@@ -102,7 +108,7 @@ async def operator_startup(settings: kopf.OperatorSettings, logger: logging.Logg
 
 
 def _event(body: dict[str, Any], kind: str, reason: str, message: str) -> None:
-    kopf.event(body, type=kind, reason=reason, message=message[:1024])
+    kopf.event(body, type=kind, reason=reason, message=strip_url_credentials(message)[:1024])
 
 
 async def _write_status(kind: Kind, body: dict[str, Any], status: dict[str, Any],
@@ -121,7 +127,7 @@ async def _write_status(kind: Kind, body: dict[str, Any], status: dict[str, Any]
 async def _fail(kind: Kind, body: dict[str, Any], reason: str, field: str, message: str) -> None:
     """Mark the resource Failed (condition + Event naming the field); caller raises."""
     status = dict(body.get("status") or {})
-    text = f"{field}: {message}"
+    text = strip_url_credentials(f"{field}: {message}")
     new = {"phase": "Failed", "reason": reason, "message": text,
            "conditions": phase_conditions(status.get("conditions") or [], "Failed", reason,
                                           text, body["metadata"].get("generation"))}
@@ -175,6 +181,9 @@ async def reconcile(kind: Kind, body: kopf.Body, runtime_s: float) -> None:
         return
     try:
         workload, deps, config = validate(kind, name, dict(obj.get("spec") or {}))
+        workload, deps, config = tenancy.enforce(kind, namespace, workload, deps, config,
+                                                 settings_mod.current)
+        await _check_key_secret(namespace, workload)
     except SpecError as e:
         await _fail(kind, obj, "InvalidSpec", e.field, e.message)
         raise kopf.PermanentError(str(e)) from e
@@ -183,10 +192,56 @@ async def reconcile(kind: Kind, body: kopf.Body, runtime_s: float) -> None:
     generation = int(meta.get("generation") or 1)
     children = render.build(kind, body, workload, config, settings_mod.current)
     for child in children:
-        created = await kube().create_if_absent(child)
+        created = await _create_child(kind, obj, child)
         if created and child["kind"] == "Job":
             _event(obj, "Normal", "JobCreated", f"created Job {child['metadata']['name']}")
     await sync_parent(kind, namespace, name, created_generation=generation)
+
+
+async def _check_key_secret(namespace: str, workload: dict[str, Any]) -> None:
+    """``spec.llmApiKeySecret`` must name a Secret that opted in (label or annotation
+    ``zhufu.dev/llm-key: "true"``): only its metadata is read."""
+    ref = workload.get("llmApiKeySecret")
+    if not ref:
+        return
+    meta = await kube().get_metadata("v1", "Secret", namespace, ref["name"])
+    field = "spec.llmApiKeySecret.name"
+    if meta is None:
+        raise SpecError(field, f"no Secret {ref['name']!r} in namespace {namespace!r}")
+    marks = {**(meta.get("annotations") or {}), **(meta.get("labels") or {})}
+    if marks.get(LLM_KEY_OPT_IN) != "true":
+        raise SpecError(field, f"Secret {ref['name']!r} is not an LLM key Secret: only a "
+                        f"Secret labelled {LLM_KEY_OPT_IN}=true may be mounted as one "
+                        f"(kubectl label secret {ref['name']} {LLM_KEY_OPT_IN}=true)")
+
+
+async def _create_child(kind: Kind, parent: dict[str, Any], child: dict[str, Any]) -> bool:
+    """Create a child if absent. One that exists must be ours (ownerReferences hold the
+    resource's uid), else the resource fails; so does a 4xx answer other than 409 (exists)
+    and 429 (throttled, retried): a permanent refusal is reported, not retried forever."""
+    meta = child["metadata"]
+    what = f"{child['kind']} {meta['name']!r}"
+    try:
+        created = await kube().create_if_absent(child)
+    except ApiException as e:
+        if e.status is None or not 400 <= e.status < 500 or e.status == 429:
+            raise
+        msg = f"the API server refused to create it: {api_message(e)}"
+        await _fail(kind, parent, "APIRefused", what, msg)
+        raise kopf.PermanentError(f"{what}: {msg}") from e
+    if created:
+        return True
+    existing = await kube().get(child["apiVersion"], child["kind"], meta["namespace"],
+                                meta["name"])
+    if existing is None:  # 409, then gone: create it on the retry
+        raise kopf.TemporaryError(f"{what} existed and is gone; retrying", delay=RETRY_S)
+    uid = parent["metadata"].get("uid", "")
+    if not owned_by(existing, uid):
+        msg = (f"already exists and is not owned by this {kind.kind} (uid {uid}); the operator "
+               "neither adopts nor changes it: rename the resource or remove the object")
+        await _fail(kind, parent, "NotOwned", what, msg)
+        raise kopf.PermanentError(f"{what}: {msg}")
+    return False
 
 
 async def sync_parent(kind: Kind, namespace: str, name: str,
@@ -203,7 +258,9 @@ async def sync_parent(kind: Kind, namespace: str, name: str,
         if created_generation is None and not status.get("jobName"):
             return  # not created by us yet (e.g. still waiting for a dependency)
         job = await kube().get("batch/v1", "Job", namespace, names.job)
-        pods = await kube().list("v1", "Pod", namespace, {"zhufu.dev/job": names.job})
+        if job is not None and not owned_by(job, (parent.get("metadata") or {}).get("uid", "")):
+            job = None  # someone else's Job of that name: never read as ours
+        pods = await _job_pods(namespace, job)
         if job is None:
             state = JobState("Pending", "JobMissing", "the Job is gone; it is re-created on the"
                              " next operator restart")
@@ -239,8 +296,9 @@ async def _run_fields(kind: Kind, parent: dict[str, Any], job: dict[str, Any]
     ``zhufu.resource``/``zhufu.job_uid`` tags, while the stage runs or after it failed."""
     s = settings_mod.current
     meta = parent["metadata"]
-    experiment = (parent.get("spec") or {}).get("experiment") or kind.config.model_fields[
-        "experiment"].default
+    experiment = tenancy.experiment_name(
+        meta["namespace"], (parent.get("spec") or {}).get("experiment")
+        or kind.config.model_fields["experiment"].default, s)
     resource = f"{kind.plural}/{meta['namespace']}/{meta['name']}"
     found = await asyncio.to_thread(runs.find_run, s.mlflow_uri, experiment, resource,
                                     (job.get("metadata") or {}).get("uid"))
@@ -250,6 +308,18 @@ async def _run_fields(kind: Kind, parent: dict[str, Any], job: dict[str, Any]
     if s.mlflow_ui_url:
         out["mlflowRunUrl"] = found.url(s.mlflow_ui_url)
     return out
+
+
+async def _job_pods(namespace: str, job: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The Job's own pods: its ``controller-uid`` label and a controller ownerReference to
+    the Job's uid (a pod merely labelled like ours is not read)."""
+    if job is None:
+        return []
+    uid = job["metadata"]["uid"]
+    pods = await kube().list("v1", "Pod", namespace, {CONTROLLER_UID: uid})
+    return [p for p in pods if any(ref.get("uid") == uid and ref.get("controller")
+                                   for ref in (p.get("metadata") or {}).get("ownerReferences")
+                                   or [])]
 
 
 def _age_s(meta: dict[str, Any]) -> float:
@@ -334,12 +404,17 @@ async def on_update(resource: kopf.Resource, body: kopf.Body, meta: kopf.Meta,
 @kopf.on.delete(GROUP, VERSION, "curationjobs", id="curationjob_delete", backoff=RETRY_S)
 @kopf.on.delete(GROUP, VERSION, "judgetrainings", id="judgetraining_delete", backoff=RETRY_S)
 @kopf.on.delete(GROUP, VERSION, "grporuns", id="grporun_delete", backoff=RETRY_S)
-async def on_delete(resource: kopf.Resource, name: str, namespace: str, **_: Any) -> None:
-    """Delete the children explicitly (ownerReferences also let the GC remove them)."""
+async def on_delete(resource: kopf.Resource, name: str, namespace: str, uid: str,
+                    **_: Any) -> None:
+    """Delete the children explicitly (ownerReferences also let the GC remove them); an
+    object of a child's name that this resource does not own is left alone."""
     names = builders.child_names(kind_of(resource.plural), name)
-    await kube().delete("batch/v1", "Job", namespace, names.job)
-    await kube().delete("v1", "Service", namespace, names.service)
-    await kube().delete("v1", "ConfigMap", namespace, names.config_map)
+    for api_version, kind, child in (("batch/v1", "Job", names.job),
+                                     ("v1", "Service", names.service),
+                                     ("v1", "ConfigMap", names.config_map)):
+        obj = await kube().get(api_version, kind, namespace, child)
+        if obj is not None and owned_by(obj, uid):
+            await kube().delete(api_version, kind, namespace, child)
 
 
 # Only while unfinished: Kopf stops the timer once the resource Succeeded or Failed.

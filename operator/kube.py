@@ -15,8 +15,27 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-_CORE = {"ConfigMap": "configmaps", "Service": "services", "Pod": "pods", "Event": "events"}
+_CORE = {"ConfigMap": "configmaps", "Service": "services", "Pod": "pods", "Event": "events",
+         "Secret": "secrets"}
+#: Ask the API server for an object's metadata only (no Secret values on the wire).
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 _GROUPED = {"Job": ("batch", "v1", "jobs")}
+
+
+def api_message(error: ApiException) -> str:
+    """The API server's own message in an error answer (else the HTTP reason)."""
+    try:
+        body = json.loads(error.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    return f"{error.status} {error.reason}: {message or error.body or ''}".strip()
+
+
+def owned_by(obj: dict[str, Any], uid: str) -> bool:
+    """Whether ``obj`` lists ``uid`` among its ownerReferences."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == uid for ref in refs)
 
 
 def configure_client() -> client.ApiClient:
@@ -46,19 +65,21 @@ class Kube:
         self.api = api
 
     def _call(self, method: str, path: str, body: Any = None, query: list[Any] | None = None,
-              content_type: str = "application/json") -> dict[str, Any]:
+              content_type: str = "application/json", accept: str = "application/json"
+              ) -> dict[str, Any]:
         resp = self.api.call_api(
             path, method, query_params=query or [], body=body,
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            header_params={"Content-Type": content_type, "Accept": accept},
             auth_settings=["BearerToken"], _preload_content=False,
             _return_http_data_only=True, _request_timeout=30)
         data = resp.data
         return json.loads(data) if data else {}
 
     async def call(self, method: str, path: str, body: Any = None,
-                   query: list[Any] | None = None,
-                   content_type: str = "application/json") -> dict[str, Any]:
-        return await asyncio.to_thread(self._call, method, path, body, query, content_type)
+                   query: list[Any] | None = None, content_type: str = "application/json",
+                   accept: str = "application/json") -> dict[str, Any]:
+        return await asyncio.to_thread(self._call, method, path, body, query, content_type,
+                                       accept)
 
     async def create_if_absent(self, obj: dict[str, Any]) -> bool:
         """Create ``obj``; False if it already existed (409), True if created now."""
@@ -81,6 +102,18 @@ class Kube:
             if e.status == 404:
                 return None
             raise
+
+    async def get_metadata(self, api_version: str, kind_or_plural: str, namespace: str,
+                           name: str) -> dict[str, Any] | None:
+        """An object's ``metadata`` only (PartialObjectMetadata), or None if absent."""
+        path = f"{collection_path(api_version, kind_or_plural, namespace)}/{name}"
+        try:
+            data = await self.call("GET", path, accept=METADATA_ONLY)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        return dict(data.get("metadata") or {})
 
     async def list(self, api_version: str, kind_or_plural: str, namespace: str,
                    selector: dict[str, str]) -> list[dict[str, Any]]:

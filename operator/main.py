@@ -1,8 +1,9 @@
 """``zhufu-operator``: start Kopf with Zhufu's handlers, scoped by ``ZHUFU_NAMESPACE``.
 
-It runs ``kopf run --standalone -m zhufu.operator.handlers`` plus ``--namespace=<ns>`` when
-``ZHUFU_NAMESPACE`` is set (the chart's ``rbac.singleNamespace`` mode sets it to the release
-namespace, where its Role grants the rights) or ``--all-namespaces`` when it is empty. Every
+It runs ``kopf run --standalone -m zhufu.operator.handlers`` plus one ``--namespace=<ns>`` per
+namespace in ``ZHUFU_NAMESPACE`` (comma-separated; the chart's ``rbac.singleNamespace`` mode
+sets it to ``rbac.watchNamespaces`` or the release namespace, each with its own Role) or
+``--all-namespaces`` when it is empty. Every
 other argument (``--liveness=…``, ``--verbose``) goes to ``kopf run`` unchanged; a namespace
 flag among them is refused, so the setting stays the one place that decides what is watched.
 """
@@ -24,7 +25,8 @@ def kopf_args(settings: OperatorSettings, extra: Sequence[str] = ()) -> list[str
         if arg.split("=", 1)[0] in _SCOPE_FLAGS:
             raise SettingsError(f"{arg!r}: the watched namespace comes from ZHUFU_NAMESPACE "
                                 "(empty: all namespaces), not from a kopf flag")
-    scope = [f"--namespace={settings.namespace}"] if settings.namespace else ["--all-namespaces"]
+    namespaces = [ns.strip() for ns in settings.namespace.split(",") if ns.strip()]
+    scope = [f"--namespace={ns}" for ns in namespaces] or ["--all-namespaces"]
     return ["run", "--standalone", "-m", HANDLERS, *scope, *extra]
 
 

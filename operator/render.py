@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from zhufu.operator import builders, dependencies
+from zhufu.operator import builders, dependencies, tenancy
 from zhufu.operator.settings import OperatorSettings
 from zhufu.operator.spec import API_VERSION, KINDS, Kind
 from zhufu.operator.validation import SpecError, validate
@@ -56,6 +56,8 @@ def render(obj: dict[str, Any], settings: OperatorSettings, namespace: str = "de
     label = f"{kind_name}/{name}"
     try:
         workload, deps, config = validate(kind, name, dict(obj.get("spec") or {}))
+        workload, deps, config = tenancy.enforce(kind, namespace, workload, deps, config,
+                                                 settings)
     except SpecError as e:
         raise RenderError(f"{label}: {e}") from e
     notes = []
@@ -70,6 +72,9 @@ def render(obj: dict[str, Any], settings: OperatorSettings, namespace: str = "de
             notes.append(f"spec.{ref_field}: the operator waits for {ref_kind} {ref!r} to "
                          f"succeed and sets the {reward!r} reward's model to the version it "
                          "registered (left unset here)")
+    if workload.get("llmApiKeySecret"):
+        notes.append("spec.llmApiKeySecret: the operator also checks that the Secret opted in "
+                     "(label zhufu.dev/llm-key=true); not checked here")
     if models:
         config = dependencies.apply_models(config, models)
     owner = {**obj, "metadata": {**meta, "namespace": namespace}}

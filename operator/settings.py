@@ -3,7 +3,7 @@ and typed by pydantic-settings.
 
 | variable | meaning | default |
 |---|---|---|
-| ``ZHUFU_NAMESPACE`` | the one namespace the operator watches; empty: every namespace | ``""`` |
+| ``ZHUFU_NAMESPACE`` | namespaces watched (comma-separated); empty: every namespace | ``""`` |
 | ``ZHUFU_TRAINER_IMAGE`` | job pods' image unless a spec names one | see the field |
 | ``ZHUFU_IMAGE_PULL_POLICY`` | imagePullPolicy of job pods | ``IfNotPresent`` |
 | ``ZHUFU_MLFLOW_URI`` | MLFLOW_TRACKING_URI given to job pods | ``http://zhufu-mlflow:5000`` |
@@ -19,6 +19,16 @@ and typed by pydantic-settings.
 | ``ZHUFU_DEFAULT_NODE_SELECTOR`` | JSON object used when a spec sets no nodeSelector | ``{}`` |
 | ``ZHUFU_DEFAULT_TOLERATIONS`` | JSON list used when a spec sets no tolerations | ``[]`` |
 | ``ZHUFU_DEFAULT_PRIORITY_CLASS`` | priorityClassName when a spec sets none | ``""`` |
+| ``ZHUFU_ALLOWED_IMAGES`` | JSON list of repositories ``spec.image`` may name | trainer's |
+| ``ZHUFU_S3_BUCKET`` | bucket of the default per-namespace prefix | ``""`` |
+| ``ZHUFU_S3_PREFIX_TEMPLATE`` | a namespace's S3 prefix; "": unchecked | see the field |
+| ``ZHUFU_STORAGE`` | JSON ``{namespace: {"secret": S3 Secret, "prefix": "s3://…/"}}`` | ``{}`` |
+| ``ZHUFU_MLFLOW_NAME_PREFIX`` | MLflow names get ``<namespace>.`` in front | ``true`` |
+| ``ZHUFU_ALLOWED_TOLERATIONS`` | JSON list of the tolerations a spec may ask for | GPU taint |
+| ``ZHUFU_ALLOWED_PRIORITY_CLASSES`` | JSON list of priority classes a spec may name | ``[]`` |
+| ``ZHUFU_KUEUE`` | Jobs go through Kueue: ``spec.queue`` is required | ``false`` |
+| ``ZHUFU_MLFLOW_SECRET`` | Secret with MLFLOW_TRACKING_USERNAME/_PASSWORD for job pods | ``""`` |
+| ``ZHUFU_JUDGE_LLM_URL`` | server of saved judges (pods' ZHUFU_JUDGE_SERVER) | ``""`` |
 
 ``ZHUFU_NAMESPACE`` takes effect in :mod:`zhufu.operator.main` (``zhufu-operator``), which
 starts Kopf with ``--namespace`` or ``--all-namespaces`` from it. Other ``ZHUFU_*`` variables
@@ -31,14 +41,25 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PREFIX = "ZHUFU_"
+#: The toleration of the usual GPU node taint (the NVIDIA GPU operator's).
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
 class SettingsError(ValueError):
     """An environment variable with a value of the wrong type (names the variable)."""
+
+
+class NamespaceStorage(BaseModel):
+    """One namespace's S3 credentials Secret (in that namespace) and prefix."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secret: str = ""
+    prefix: str = Field("", pattern=r"^(s3://[^/]+/.*)?$")
 
 
 class OperatorSettings(BaseSettings):
@@ -46,7 +67,8 @@ class OperatorSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", frozen=True)
 
-    namespace: str = Field("", description="Watch only this namespace; empty: all namespaces.")
+    namespace: str = Field("", description="Watch only these namespaces (comma-separated); "
+                           "empty: all namespaces.")
     trainer_image: str = "ghcr.io/zhufu-dev/zhufu-trainer:0.1.0"
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     mlflow_uri: str = "http://zhufu-mlflow:5000"
@@ -62,8 +84,20 @@ class OperatorSettings(BaseSettings):
     default_node_selector: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     default_tolerations: Annotated[list[dict[str, Any]], NoDecode] = Field(default_factory=list)
     default_priority_class: str = ""
+    allowed_images: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    s3_bucket: str = ""
+    s3_prefix_template: str = "s3://{bucket}/{namespace}/"
+    storage: Annotated[dict[str, NamespaceStorage], NoDecode] = Field(default_factory=dict)
+    mlflow_name_prefix: bool = True
+    allowed_tolerations: Annotated[list[dict[str, Any]], NoDecode] = Field(
+        default_factory=lambda: [dict(GPU_TOLERATION)])
+    allowed_priority_classes: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    kueue: bool = False
+    mlflow_secret: str = ""
+    judge_llm_url: str = ""
 
-    @field_validator("default_node_selector", "default_tolerations", mode="before")
+    @field_validator("default_node_selector", "default_tolerations", "allowed_images",
+                     "storage", "allowed_tolerations", "allowed_priority_classes", mode="before")
     @classmethod
     def _json(cls, raw: Any, info: ValidationInfo) -> Any:
         """The chart renders these as JSON text; empty text or ``null`` means none."""
@@ -73,8 +107,36 @@ class OperatorSettings(BaseSettings):
             except json.JSONDecodeError as e:
                 raise ValueError(f"not JSON: {e}") from e
         if raw is None:
-            return {} if info.field_name == "default_node_selector" else []
+            return {} if info.field_name in ("default_node_selector", "storage") else []
         return raw
+
+    def allowed_image_repositories(self) -> list[str]:
+        """Repositories ``spec.image`` may use: the allowlist, else the trainer image's."""
+        from zhufu.operator.tenancy import image_repository
+
+        return list(self.allowed_images) or [image_repository(self.trainer_image)]
+
+    def s3_prefix(self, namespace: str) -> str:
+        """The S3 prefix (ending in ``/``) a namespace's resources may use; "" = unchecked."""
+        own = self.storage.get(namespace)
+        if own is not None and own.prefix:
+            return own.prefix.rstrip("/") + "/"
+        if not self.s3_prefix_template or not self.s3_bucket:
+            return ""
+        prefix = self.s3_prefix_template.format(bucket=self.s3_bucket, namespace=namespace)
+        return prefix.rstrip("/") + "/"
+
+    def s3_secret_for(self, namespace: str) -> str:
+        """The S3 credentials Secret (in the namespace) of a namespace's job pods."""
+        own = self.storage.get(namespace)
+        return own.secret if own is not None and own.secret else self.s3_secret
+
+    def toleration_allowed(self, toleration: dict[str, Any]) -> bool:
+        """Whether a spec's toleration equals one of the allowlist (absent fields = unset)."""
+        def norm(t: dict[str, Any]) -> tuple[Any, ...]:
+            return tuple(t.get(k) for k in ("key", "operator", "value", "effect",
+                                            "tolerationSeconds"))
+        return any(norm(toleration) == norm(a) for a in self.allowed_tolerations)
 
     def defaults(self) -> dict[str, object]:
         """Workload defaults for GPU scheduling (nodeSelector, tolerations, priority class)."""

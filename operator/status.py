@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from zhufu.pipeline.redact import strip_url_credentials
 from zhufu.pipeline.results import StageResult
 
 #: Every condition type the operator writes (phase_conditions and SpecChangeIgnored).
@@ -237,11 +238,12 @@ def phase_conditions(conditions: list[dict[str, Any]], phase: str, reason: str, 
 def status_patch(current: dict[str, Any], state: JobState, job_name: str
                  ) -> dict[str, Any]:
     """The status fields to write for ``state`` (merge-patch body for ``status``)."""
+    message = strip_url_credentials(state.message)[:1024]
     body: dict[str, Any] = {
-        "phase": state.phase, "reason": state.reason, "message": state.message[:1024],
+        "phase": state.phase, "reason": state.reason, "message": message,
         "jobName": job_name,
         "conditions": phase_conditions(current.get("conditions") or [], state.phase,
-                                       state.reason, state.message[:1024]),
+                                       state.reason, message),
     }
     if state.start_time:
         body["startTime"] = state.start_time

@@ -30,6 +30,7 @@ from zhufu import __version__
 from zhufu.pipeline.distributed import is_main_process
 from zhufu.pipeline.errors import TrackingError
 from zhufu.pipeline.models.paths import data_dir
+from zhufu.pipeline.redact import strip_url_credentials
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 REGISTRY_ENV = "MLFLOW_REGISTRY_URI"
@@ -142,7 +143,8 @@ def ensure_experiment(name: str) -> str:
 
 
 def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested config dict → ``{"a.b": "value"}``; secret-looking keys are dropped.
+    """Nested config dict → ``{"a.b": "value"}``; secret-looking keys are dropped and URLs
+    lose their credentials.
 
     >>> flatten_params({"llm": {"api_key_env": "X", "model": "m"}, "lr": 0.1})
     {'llm.model': 'm', 'lr': '0.1'}
@@ -156,7 +158,7 @@ def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
             out.update(flatten_params(value, f"{full}."))
         else:
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            out[full] = text[:MAX_PARAM_LEN]
+            out[full] = strip_url_credentials(text)[:MAX_PARAM_LEN]
     return out
 
 

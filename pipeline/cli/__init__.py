@@ -67,4 +67,7 @@ for _name, _group in GROUPS:
 
 
 def main() -> None:
+    from zhufu.pipeline import redact
+
+    redact.install()  # credentials never reach the log tail the operator copies into status
     app()

@@ -198,6 +198,14 @@ def _backend_for(spec: str) -> ChatBackend:
         raise JudgeSpecError(str(e)) from e
 
 
+def saved_judge(state: JudgeState, source: str) -> Judge:
+    """A :class:`Judge` from a saved state; its LLM server follows
+    :func:`~zhufu.pipeline.judge.server.server_spec`, not only the state."""
+    from zhufu.pipeline.judge.server import server_spec
+
+    return Judge(_backend_for(server_spec(state.backend, source)), state)
+
+
 def load_judge(spec: str | None = None) -> Judge:
     """Resolve a judge spec (see module docstring); None or ``offline`` = the default judge."""
     spec = (spec or "offline").strip()
@@ -213,8 +221,7 @@ def load_judge(spec: str | None = None) -> Judge:
         return Judge(_backend_for(spec), JudgeState(backend=spec, name=spec))
     path = Path(spec)
     if path.exists():
-        state = JudgeState.load(path)
-        return Judge(_backend_for(state.backend), state)
+        return saved_judge(JudgeState.load(path), str(path))
     if "://" in spec or spec.startswith(("models:/", "runs:/")):
         raise JudgeSpecError(f"judge spec {spec!r}: no resolver for this URI scheme here "
                              f"(registered: {sorted(_RESOLVERS) or 'none'})")

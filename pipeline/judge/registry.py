@@ -19,8 +19,8 @@ from zhufu.pipeline.judge.judge import (
     Judge,
     JudgeSpecError,
     JudgeState,
-    _backend_for,
     register_judge_resolver,
+    saved_judge,
 )
 
 ARTIFACT_PATH = "judge"
@@ -56,8 +56,7 @@ def load_state(uri: str) -> JudgeState:
 
 def resolve_mlflow_judge(uri: str) -> Judge:
     """The :class:`Judge` a ``models:/`` or ``runs:/`` URI names."""
-    state = load_state(uri)
-    return Judge(_backend_for(state.backend), state)
+    return saved_judge(load_state(uri), uri)
 
 
 register_judge_resolver("models:/", resolve_mlflow_judge)

@@ -57,6 +57,7 @@ SKIPPED: dict[tuple[str, ...], str] = {
     ("make", "images"): "needs a Docker engine (none on the development machines)",
     ("docker",): "needs a Docker engine",
     ("kind",): "needs Docker and kind",
+    ("mc",): "MinIO's admin client: needs a running MinIO (none here)",
     ("python3", "-m", "venv"): "creates checkov's environment from PyPI (network)",
     (".venv/checkov/bin/pip",): "installs checkov from PyPI (network)",
     ("python", "-"): "needs the MLflow server of a running cluster (port-forward)",
@@ -66,7 +67,8 @@ SKIPPED: dict[tuple[str, ...], str] = {
 }
 #: Commands after a pipe or a `;` that only format output.
 FORMATTERS = {"tail", "head", "grep", "echo"}
-PLACEHOLDERS = {"<name>": "greetings-grpo", "<your-key>": "example-key"}
+PLACEHOLDERS = {"<name>": "greetings-grpo", "<your-key>": "example-key",
+                "<team-a-password>": "example-password"}
 KINDS = {  # kind -> (plural, namespaced) for what helm renders and `kubectl create` makes
     "Namespace": ("namespaces", False), "ServiceAccount": ("serviceaccounts", True),
     "Secret": ("secrets", True), "ConfigMap": ("configmaps", True),

@@ -38,8 +38,10 @@ APPLICATION = [
     {"apiGroups": ["batch"], "resources": ["jobs"],
      "verbs": ["create", "get", "list", "watch", "delete"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
-    {"apiGroups": [""], "resources": ["services", "configmaps"], "verbs": ["create", "delete"]},
+    {"apiGroups": [""], "resources": ["services", "configmaps"],
+     "verbs": ["create", "get", "delete"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
 ]
 
 
@@ -85,9 +87,24 @@ def test_no_wildcards_secrets_or_escalation(chart, mode: str) -> None:
     for role in _operator_roles(r):
         for rule in role["rules"]:
             assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
-            assert not {"secrets", "serviceaccounts", "roles", "rolebindings", "clusterroles",
+            assert not {"serviceaccounts", "roles", "rolebindings", "clusterroles",
                         "clusterrolebindings", "pods/exec", "nodes"} & set(rule["resources"])
+            if "secrets" in rule["resources"]:  # metadata of an LLM key Secret only
+                assert rule == {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}
             assert not {"escalate", "bind", "impersonate", "update"} & set(rule["verbs"])
+
+
+def test_operator_code_reads_only_secret_metadata() -> None:
+    """The ``get`` on secrets is for the LLM key opt-in label: every call naming a Secret
+    is ``kube().get_metadata`` (PartialObjectMetadata), never a GET of its data."""
+    seen = []
+    for path in sorted(OPERATOR_DIR.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and any(isinstance(a, ast.Constant) and a.value in ("Secret", "secrets")
+                            for a in node.args)):
+                seen.append((path.name, node.func.attr))
+    assert seen and {m for _, m in seen} == {"get_metadata"}, seen
 
 
 @pytest.mark.parametrize("mode", ["default", "single-namespace"])
@@ -125,8 +142,10 @@ def _code_calls() -> set[tuple[str, str, str]]:
         group = api_version.rpartition("/")[0] if "/" in api_version else ""
         return group, path.rsplit("/", 1)[1]
 
-    verbs = {"get": "get", "list": "list", "delete": "delete", "patch_status": "patch"}
+    verbs = {"get": "get", "get_metadata": "get", "list": "list", "delete": "delete",
+             "patch_status": "patch"}
     calls: set[tuple[str, str, str]] = set()
+    child_verbs: set[str] = set()
     for path in sorted(OPERATOR_DIR.glob("*.py")):
         if path.name == "kube.py":
             continue
@@ -143,6 +162,9 @@ def _code_calls() -> set[tuple[str, str, str]]:
                 continue
             assert method in verbs, f"{path.name}:{node.lineno}: unknown kube().{method}"
             api, what = node.args[0], node.args[1]
+            if not (isinstance(api, ast.Constant) or getattr(api, "id", "") == "API_VERSION"):
+                child_verbs.add(verbs[method])  # on a child, by variables: every child kind
+                continue
             api_version = spec.API_VERSION if isinstance(api, ast.Name) else api.value
             plurals = [what.value] if isinstance(what, ast.Constant) else OWN
             for plural in plurals:
@@ -154,7 +176,7 @@ def _code_calls() -> set[tuple[str, str, str]]:
         for child in builders.children(kind, "x", "ns", {"nodes": 2}, {},
                                        settings.OperatorSettings()):
             group, res = resource_of(child["apiVersion"], child["kind"])
-            calls.add((group, res, "create"))
+            calls.update((group, res, verb) for verb in {"create", *child_verbs})
     return calls
 
 

@@ -160,6 +160,10 @@ class Stack(contextlib.ExitStack):
                 "--set", f"s3.endpoint={self.s3.endpoint}",
                 "--set", f"s3.existingSecret={S3_SECRET}",
                 "--set", "operator.dependencyPollSeconds=2",
+                # one team: no per-namespace S3 prefix or MLflow names (the flow's paths and
+                # names are the single-team ones; tenancy: tests/reliability/test_tenancy_*)
+                "--set-string", "tenancy.s3PrefixTemplate=",
+                "--set", "tenancy.mlflowNamePrefix=false",
                 "--set", "operator.extraEnv[0].name=ZHUFU_RECHECK_INTERVAL_S",
                 "--set-string", f"operator.extraEnv[0].value={self.recheck_s:g}"]
 

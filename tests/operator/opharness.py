@@ -33,6 +33,10 @@ async def emulator() -> AsyncIterator[tuple[KubeEmulator, str]]:
         for kind in KINDS.values():
             emu.install_crd(crd(kind))
         emu.create("namespaces", {"metadata": {"name": NS}})
+        # The examples' LLM key Secret, opted in as one (zhufu.dev/llm-key).
+        emu.create("secrets", {"metadata": {"name": "llm-api-key", "namespace": NS,
+                                            "labels": {"zhufu.dev/llm-key": "true"}},
+                               "stringData": {"api-key": "example-key"}})
         try:
             yield emu, str(server.url).rstrip("/")
         finally:
@@ -71,7 +75,8 @@ class Operator:
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "ZHUFU_DEPENDENCY_POLL_S": "0.3",
                "ZHUFU_DEPENDENCY_TIMEOUT_S": "4", "ZHUFU_MLFLOW_URI": "http://127.0.0.1:9",
                "ZHUFU_S3_ENDPOINT": "http://s3:9000", "ZHUFU_S3_SECRET": "zhufu-s3",
-               "ZHUFU_NAMESPACE": NS, **self.env}
+               "ZHUFU_NAMESPACE": NS, "ZHUFU_ALLOWED_PRIORITY_CLASSES": '["training-high"]',
+               **self.env}
         # The console script's body (not .venv/bin/zhufu-operator, which exists only after a
         # reinstall of the package).
         cmd = [sys.executable, "-c", "from zhufu.operator.main import main; main()",

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from zhufu.operator import builders
+from zhufu.operator import builders, tenancy
 from zhufu.operator.render import RenderError, render, render_file
 from zhufu.operator.settings import OperatorSettings
 from zhufu.operator.spec import KINDS
@@ -21,7 +21,8 @@ from zhufu.pipeline.cli import app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "crs"
 SETTINGS = OperatorSettings(trainer_image="registry.example/zhufu-trainer:test",
-                            mlflow_uri="http://mlflow.example:5000")
+                            mlflow_uri="http://mlflow.example:5000",
+                            allowed_priority_classes=["training-high"])
 
 
 def _docs(text: str) -> list[dict]:
@@ -33,7 +34,9 @@ def test_every_example_renders_what_the_builders_make(name: str) -> None:
     obj = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
     rendered = render(obj, SETTINGS, namespace="team-a")
     kind = KINDS[obj["kind"]]
-    workload, _, config = validate(kind, obj["metadata"]["name"], obj["spec"])
+    workload, deps, config = tenancy.enforce(
+        kind, "team-a", *validate(kind, obj["metadata"]["name"], obj["spec"]), SETTINGS)
+    assert config["experiment"].startswith("team-a.")  # MLflow names are the namespace's
     names = builders.child_names(kind, obj["metadata"]["name"])
     job = rendered.children[-1]
     assert job["kind"] == "Job" and job["metadata"]["name"] == names.job
@@ -62,8 +65,8 @@ def test_references_by_name_are_explained_and_uris_filled_in() -> None:
     assert rendered.notes == []
     config = yaml.safe_load(rendered.children[0]["data"]["config.yaml"])
     models = {r["name"]: r.get("model") for r in config["rewards"]}
-    assert models == {"judge": "models:/zhufu-judge/3", "rm": "models:/zhufu-reward@candidate",
-                      "format": None}
+    assert models == {"judge": "models:/default.zhufu-judge/3",
+                      "rm": "models:/default.zhufu-reward@candidate", "format": None}
 
 
 def test_cli_prints_every_document_and_names_bad_input(tmp_path: Path) -> None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 HERE = str(Path(__file__).resolve().parent)
 OPERATOR_TESTS = str(Path(__file__).resolve().parents[1] / "operator")
@@ -20,6 +21,7 @@ for _dir in (HERE, OPERATOR_TESTS):  # reltools; opharness + kube_emulator (impo
         sys.path.insert(0, _dir)
 
 from reltools import ChaosLLM, free_port, start_server, stop_server, wait_http  # noqa: E402
+from tenancy import Cluster, shared_cluster  # noqa: E402
 
 CHAOS = Path(__file__).with_name("chaos_llm.py")
 
@@ -41,3 +43,11 @@ def chaos_llm(tmp_path: Path) -> Iterator[Callable[..., ChaosLLM]]:
     yield start
     for proc in procs:
         stop_server(proc)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
+    """One shared two-team install per test module (``tenancy.shared_cluster``); the module
+    marks its tests ``pytest.mark.asyncio(loop_scope="module")`` to share its loop."""
+    async with shared_cluster(tmp_path_factory.mktemp("tenancy")) as c:
+        yield c

@@ -18,6 +18,7 @@ seccomp, no ServiceAccount token) and RBAC are tested in ``tests/charts/test_cha
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -25,7 +26,6 @@ from typing import Any
 
 import pytest
 import yaml
-from kube_emulator import Resource
 from opharness import NS, Operator, emulator, wait_for
 from reltools import ChaosLLM, labelled_from_pairs, zhufu
 
@@ -42,9 +42,9 @@ def _leaks(blob: bytes | str, where: str) -> list[str]:
 
 async def test_operator_writes_no_secret(tmp_path: Path) -> None:
     async with emulator() as (emu, url):
-        emu.declare(Resource(group="", version="v1", plural="secrets", kind="Secret"))
-        emu.create("secrets", {"metadata": {"name": "llm-api-key", "namespace": NS},
-                               "stringData": {"api-key": LLM_KEY}})
+        # the harness's opted-in LLM key Secret, holding the planted key
+        emu.patch("secrets", NS, "llm-api-key",
+                  {"data": {"api-key": base64.b64encode(LLM_KEY.encode()).decode()}})
         op = Operator(tmp_path, url, {"AWS_ACCESS_KEY_ID": AWS_ID,
                                       "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
                                       "OPENAI_API_KEY": LLM_KEY})

@@ -137,6 +137,26 @@ s3.existingSecret, else MinIO's when minio.enabled. */}}
 {{- end -}}
 {{- end -}}
 
+{{/* The LLM server saved judges talk to: tenancy.judgeLLMUrl, else the in-chart server's
+/v1 when llm.enabled, else none. */}}
+{{- define "zhufu.judgeLLMUrl" -}}
+{{- if .Values.tenancy.judgeLLMUrl -}}
+{{- .Values.tenancy.judgeLLMUrl -}}
+{{- else if .Values.llm.enabled -}}
+{{- printf "http://%s:%d/v1" (include "zhufu.serviceHost" (dict "root" . "component" "llm")) (int .Values.llm.service.port) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The namespaces a single-namespace install watches, as a JSON list:
+rbac.watchNamespaces, else the release namespace. */}}
+{{- define "zhufu.watchNamespaces" -}}
+{{- if .Values.rbac.watchNamespaces -}}
+{{- .Values.rbac.watchNamespaces | toJson -}}
+{{- else -}}
+{{- list .Release.Namespace | toJson -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Pod-level imagePullSecrets. */}}
 {{- define "zhufu.imagePullSecrets" -}}
 {{- with .Values.imagePullSecrets -}}

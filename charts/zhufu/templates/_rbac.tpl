@@ -57,14 +57,21 @@ reads namespaces, so cluster-wide mode does not get this rule. */}}
   resources: ["pods"]
   verbs: ["list", "watch"]
 # application: the headless Service of a multi-node Job (torchrun rendezvous on pod 0) and the
-# ConfigMap holding each Job's stage config (never a secret): created if absent, deleted with
-# the parent.
+# ConfigMap holding each Job's stage config (never a secret): created if absent, read to check
+# that one of that name is owned by the resource (never adopted otherwise), deleted with the
+# parent only when owned.
 - apiGroups: [""]
   resources: ["services", "configmaps"]
-  verbs: ["create", "delete"]
+  verbs: ["create", "get", "delete"]
 # application: the Job controller's Events about a Job without pods (FailedCreate: a missing
 # ServiceAccount, an exceeded quota) are listed, by field selector, to explain it in status.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["list"]
+# application: a Secret named by spec.llmApiKeySecret must opt in (label or annotation
+# zhufu.dev/llm-key=true); the operator asks for its metadata only (PartialObjectMetadata),
+# never its data (tests/charts/test_rbac_chart.py checks the code for that).
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
 {{- end -}}
