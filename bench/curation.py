@@ -83,7 +83,8 @@ def run_level(url: str, responses: Path, out: Path, concurrency: int, rounds: in
         "responses": str(responses), "output_dir": str(out), "max_queries": max_queries,
         "debate": {"rounds": rounds},
         "llm": {"backend": "openai", "model": "agents", "base_url": f"{url}/v1",
-                "concurrency": concurrency, "max_retries": 2}})
+                "concurrency": concurrency, "max_retries": 2,
+                "trace_rate": 0.0}})  # no MLflow traces in a timed run
     started = time.monotonic()
     outcome = run_curation(cfg, progress=False)
     return {**outcome.metrics, "wall": time.monotonic() - started}

@@ -85,6 +85,8 @@ class LLMConfig(Strict):
                             "request wants JSON (openai; many servers reject it).")
     batch_size: int = Field(8, ge=1, le=1024, description="Requests generated together "
                             "(transformers backend).")
+    trace_rate: float = Field(0.0, ge=0, le=1, description="Share of curated candidates and "
+                              "judged greetings logged as MLflow traces (0 = off).")
 
     @model_validator(mode="after")
     def _needs_model(self) -> LLMConfig:

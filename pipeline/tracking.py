@@ -7,8 +7,14 @@ Where runs go:
 - else a local store: ``sqlite:///<data_dir>/mlflow.db`` with artifacts in
   ``<data_dir>/mlartifacts`` — no server needed; ``zhufu ui`` browses it.
 
-Models are registered as plain Hugging Face dirs (the run's ``model/`` artifacts), so
-``zhufu.pipeline.models.resolve_model("models:/NAME@ALIAS")`` gives back a loadable dir.
+Every experiment carries ``mlflow.experimentKind = custom_model_development``, so the MLflow
+UI opens it on the training runs view (not the GenAI traces view).
+
+Models are registered as MLflow models logged from the saved folder without loading it
+(:mod:`zhufu.pipeline.models.mlflow_flavor`: the transformers flavor for the policy and the
+reward model, a pyfunc for the judge), so ``mlflow.transformers.load_model`` /
+``mlflow.pyfunc.load_model`` work on ``models:/NAME@ALIAS``, and so does Zhufu's own
+``zhufu.pipeline.models.resolve_model("models:/NAME@ALIAS")``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ HEALTH_TIMEOUT_S = 5.0
 #: Params whose dotted key contains one of these are never logged.
 SECRET_MARKERS = ("key", "secret", "token", "password")
 MAX_PARAM_LEN = 6000
+#: The experiment tag MLflow 3's UI reads to pick an experiment's default view, and the
+#: value that opens the training runs view.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 def local_store() -> tuple[str, Path]:
@@ -123,18 +133,23 @@ def remote_uri() -> str:
 
 def ensure_experiment(name: str) -> str:
     """The id of experiment ``name``, created if missing (local store: artifacts in
-    ``<data_dir>/mlartifacts/<name>``)."""
+    ``<data_dir>/mlartifacts/<name>``), tagged to open on the training view (an experiment
+    without the tag gets it; one whose kind a user chose keeps it)."""
     import mlflow
 
     uri = configure()
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
+        if EXPERIMENT_KIND_TAG not in exp.tags:
+            mlflow.MlflowClient().set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG,
+                                                     EXPERIMENT_KIND)
         return exp.experiment_id
     location = None
     if not remote_uri():
         location = (local_store()[1] / name).as_uri()
     try:
-        return mlflow.create_experiment(name, artifact_location=location)
+        return mlflow.create_experiment(name, artifact_location=location,
+                                        tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
     except Exception:  # noqa: BLE001 - created concurrently by another process
         exp = mlflow.get_experiment_by_name(name)
         if exp is None:
@@ -218,7 +233,12 @@ def stage_run(stage: str, config: BaseModel, run_name: str | None = None) -> Ite
     with mlflow.start_run(experiment_id=exp_id, run_name=run_name or stage, nested=nested,
                           tags=lineage_tags(stage)) as run:
         mlflow.log_params(flatten_params(config.model_dump(mode="json")))
-        yield run
+        try:
+            yield run
+        finally:
+            from zhufu.pipeline.llm import tracing
+
+            tracing.flush()  # the stage's LLM traces are written before its run ends
 
 
 # Logging helpers: no-ops on every rank but global rank 0, which owns the stage's MLflow run.
@@ -295,45 +315,42 @@ def log_png(path: str | Path, artifact_path: str | None = "plots") -> None:
 
 def register_dir(local_dir: str | Path, name: str, alias: str | None = None,
                  tags: Mapping[str, str] | None = None, artifact_path: str = "model") -> str:
-    """Log a folder to the active run (a new run if none) and register it as a version.
+    """Log a saved model folder to the active run (a new run if none) as an MLflow model and
+    register it as a version of ``name``.
 
-    The files go under the run's ``artifact_path`` as they are (no MLflow flavor wrapper, so
-    any Hugging Face dir or judge state works and nothing is loaded into memory); a new
-    version of ``name`` points at them, ``tags`` are set on it and ``alias`` moves to it.
-    Returns the version number as a string.
+    The flavor follows the folder (:mod:`zhufu.pipeline.models.mlflow_flavor`: transformers
+    for a Hugging Face dir, the judge pyfunc for ``judge.json``); the files are copied, not
+    loaded. ``tags`` are set on the version and ``alias`` moves to it. Returns the version
+    number as a string.
     """
     import mlflow
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
+
+    from zhufu.pipeline.models.mlflow_flavor import log_model_folder
 
     configure()
-    client = MlflowClient()
     started = mlflow.active_run() is None
-    run = mlflow.active_run() or mlflow.start_run(
-        experiment_id=ensure_experiment("zhufu"), run_name=f"register-{name}")
+    if started:
+        mlflow.start_run(experiment_id=ensure_experiment("zhufu"), run_name=f"register-{name}")
     try:
-        mlflow.log_artifacts(str(local_dir), artifact_path=artifact_path)
-        try:
-            client.create_registered_model(name)
-        except MlflowException as e:
-            if e.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        mv = client.create_model_version(
-            name, source=f"{run.info.artifact_uri}/{artifact_path}", run_id=run.info.run_id,
-            tags={"zhufu.version": __version__, **{k: str(v) for k, v in (tags or {}).items()}})
+        card = f"# {name}\n\nRegistered by Zhufu {__version__} from {Path(local_dir).name}.\n"
+        info = log_model_folder(local_dir, artifact_path, card)
+        mv = mlflow.register_model(info.model_uri, name, tags={
+            "zhufu.version": __version__, **{k: str(v) for k, v in (tags or {}).items()}})
     finally:
         if started:
             mlflow.end_run()
     version = str(mv.version)
     if alias:
-        client.set_registered_model_alias(name, alias, version)
+        MlflowClient().set_registered_model_alias(name, alias, version)
     return version
 
 
 def register_model_dir(local_dir: str | Path, name: str, alias: str | None = None,
                        tags: Mapping[str, str] | None = None) -> str:
     """:func:`register_dir` for a Hugging Face model dir (refuses a folder without
-    ``config.json``), so ``resolve_model("models:/NAME@ALIAS")`` gives back a loadable dir."""
+    ``config.json``): the transformers flavor, and ``resolve_model("models:/NAME@ALIAS")``
+    gives back a loadable dir."""
     if not (Path(local_dir) / "config.json").is_file():
         raise TrackingError(f"{local_dir}: not a Hugging Face model dir (no config.json)")
     return register_dir(local_dir, name, alias=alias, tags=tags)

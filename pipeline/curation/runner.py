@@ -13,6 +13,10 @@ without a verdict (it forms no pair); a malformed reflect answer, or a change of
 without a reason, keeps the judge's verdict. A call that still fails after the backend's
 retries stops that candidate: it is reported as failed, forms no pair, and is tried again by
 the next run.
+
+With ``llm.trace_rate`` > 0 a sampled candidate is also an MLflow trace (see
+:mod:`zhufu.pipeline.llm.tracing`): a ``candidate`` span holding ``retrieval``, one span per
+advocate / critic call, ``judge`` and ``reflect``, with their inputs, answers and tokens.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from zhufu.pipeline.config import CurateConfig
 from zhufu.pipeline.curation import agents
 from zhufu.pipeline.curation.journal import Journal
 from zhufu.pipeline.curation.retrieval import Retriever
-from zhufu.pipeline.llm import ChatBackend, ChatRequest, LLMError
+from zhufu.pipeline.llm import ChatBackend, ChatRequest, LLMError, tracing
 
 
 @dataclass(frozen=True)
@@ -102,21 +106,25 @@ class Curator:
                    ) -> agents.AgentOutput:
         """The agent's answer: from the journal when there, else from the backend (journaled)."""
         key = request_key(self.identity, request)
-        record = self.journal.get(key)
-        if record is not None:
-            self.replayed += 1
-            trace["replayed"] += 1
-        else:
-            try:
-                response = await self.backend.chat(request)
-            except LLMError as e:
-                raise CallFailed(agent, e) from e
-            self.calls += 1
-            trace["calls"] += 1
-            record = await self.journal.append(
-                key, "call", agent=agent, text=response.text,
-                prompt_tokens=response.prompt_tokens,
-                completion_tokens=response.completion_tokens, latency_s=response.latency_s)
+        with tracing.span(agent, "LLM", {"messages": request.messages}) as child:
+            record = self.journal.get(key)
+            replayed = record is not None
+            if replayed:
+                self.replayed += 1
+                trace["replayed"] += 1
+            else:
+                try:
+                    response = await self.backend.chat(request)
+                except LLMError as e:
+                    raise CallFailed(agent, e) from e
+                self.calls += 1
+                trace["calls"] += 1
+                record = await self.journal.append(
+                    key, "call", agent=agent, text=response.text,
+                    prompt_tokens=response.prompt_tokens,
+                    completion_tokens=response.completion_tokens, latency_s=response.latency_s)
+            tracing.record_call(child, record["text"], int(record.get("prompt_tokens", 0)),
+                                int(record.get("completion_tokens", 0)), replayed=replayed)
         self.prompt_tokens += int(record.get("prompt_tokens", 0))
         self.completion_tokens += int(record.get("completion_tokens", 0))
         out = agents.parse_agent_output(agent, record["text"])
@@ -140,19 +148,30 @@ class Curator:
             "reflect": None, "final": None, "issues": [], "failed": None, "calls": 0,
             "replayed": 0,
         }
-        try:
-            await self._run(cand, trace)
-        except CallFailed as e:
-            trace["failed"] = {"agent": e.agent, "kind": e.kind}
-            trace["final"] = None
+        rate = getattr(self.backend, "trace_rate", 0.0)
+        with tracing.trace("candidate", tracing.sampled(cand.cid, rate),
+                           {"query": cand.query, "response": cand.response},
+                           {"zhufu.cid": cand.cid, "zhufu.source": cand.source}) as root:
+            try:
+                await self._run(cand, trace)
+            except CallFailed as e:
+                trace["failed"] = {"agent": e.agent, "kind": e.kind}
+                trace["final"] = None
+            if root is not None:
+                root.set_outputs({"final": trace["final"], "failed": trace["failed"],
+                                  "issues": trace["issues"]})
         return trace
 
     async def _run(self, cand: Candidate, trace: dict[str, Any]) -> None:
         cfg = self.cfg
-        hits = self._hits.get(cand.query)
-        if hits is None:  # once per query: its candidates share the exemplars
-            hits = [h.as_dict() for h in self.retriever.search(cand.query, cfg.retrieval.top_k)]
-            self._hits[cand.query] = hits
+        with tracing.span("retrieval", "RETRIEVER", {"query": cand.query}) as child:
+            hits = self._hits.get(cand.query)
+            if hits is None:  # once per query: its candidates share the exemplars
+                hits = [h.as_dict()
+                        for h in self.retriever.search(cand.query, cfg.retrieval.top_k)]
+                self._hits[cand.query] = hits
+            if child is not None:
+                child.set_outputs(hits)
         trace["retrieval"] = {"kind": self.retriever.kind, "hits": hits}
         exemplars = [{"query": h["query"], "text": h["text"]} for h in hits]
         q, r = cand.query, cand.response

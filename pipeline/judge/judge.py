@@ -26,6 +26,7 @@ from zhufu.pipeline.analysis.weights import JudgeWeights
 from zhufu.pipeline.errors import ModelSpecError
 from zhufu.pipeline.judge.principles import build_messages
 from zhufu.pipeline.judge.result import JudgeResult, parse_judge_output
+from zhufu.pipeline.llm import tracing
 from zhufu.pipeline.llm.base import ChatBackend, ChatRequest, ChatResponse, LLMError
 
 STATE_FORMAT = "zhufu-judge"
@@ -160,7 +161,9 @@ class Judge:
         try:
             for start in range(0, len(pairs), chunk):
                 part = pairs[start:start + chunk]
-                replies = await self.backend.chat_many([self.request(q, r) for q, r in part])
+                replies = await tracing.chat_many(
+                    self.backend, [self.request(q, r) for q, r in part], "judge",
+                    [{"query": q, "response": r} for q, r in part])
                 results.extend(self._read(rep) for rep in replies)
                 if bar is not None:
                     bar.update(len(part))

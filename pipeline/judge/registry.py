@@ -1,9 +1,9 @@
 """Trained judges in MLflow: load them back by URI.
 
 A judge is plain JSON (:class:`~zhufu.pipeline.judge.JudgeState`: principles' extra rules,
-feature weights, phrase rules, settings), so the judge-train stage registers it as an
-artifact-only model: the run's ``judge/judge.json`` artifact, and a version of the
-registered model (``zhufu-judge`` by default) whose source is that folder.
+feature weights, phrase rules, settings); the judge-train stage registers it as a pyfunc
+model (:mod:`zhufu.pipeline.judge.pyfunc`, the state under ``artifacts/judge/``), a version
+of the registered model (``zhufu-judge`` by default).
 :func:`load_judge` resolves ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``,
 ``models:/NAME/latest`` and ``runs:/RUN_ID/judge`` through :func:`resolve_mlflow_judge`,
 registered here.
@@ -51,7 +51,9 @@ def load_state(uri: str) -> JudgeState:
         except Exception as e:  # noqa: BLE001 - MLflow raises many kinds; say which URI
             raise JudgeSpecError(f"judge spec {uri!r}: cannot download it from MLflow: "
                                  f"{e}") from e
-        return JudgeState.load(local if local.is_dir() else local.parent)
+        from zhufu.pipeline.models.mlflow_flavor import judge_state_dir
+
+        return JudgeState.load(judge_state_dir(local if local.is_dir() else local.parent))
 
 
 def resolve_mlflow_judge(uri: str) -> Judge:

@@ -104,4 +104,5 @@ def make_backend(cfg: LLMConfig | str) -> ChatBackend:
         from zhufu.pipeline.llm.cache import CachedBackend
 
         backend = CachedBackend(backend, cfg.cache_dir)
+    backend.trace_rate = cfg.trace_rate
     return backend

@@ -90,6 +90,9 @@ class ChatBackend(abc.ABC):
     """
 
     name: str = "backend"
+    #: Share of the items whose calls this backend's users trace to MLflow (0 = none; see
+    #: :mod:`zhufu.pipeline.llm.tracing`); set from ``llm.trace_rate``.
+    trace_rate: float = 0.0
 
     def __init__(self, concurrency: int = 16) -> None:
         if concurrency < 1:

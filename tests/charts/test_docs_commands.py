@@ -64,6 +64,9 @@ SKIPPED: dict[tuple[str, ...], str] = {
     (".venv/bin/pytest",): "the test suite itself (its paths are checked to exist)",
     ("trl", "vllm-serve"): "GRPO's rollout server: needs a GPU and vLLM (neither is here)",
     ("aws",): "uploads to the cluster's S3 store (its endpoint and credentials)",
+    ("mlflow", "models", "serve"): "serves a version from a running cluster's MLflow "
+    "(port-forward); tests/pipeline/tracking/test_mlflow_models.py loads the same models",
+    ("curl",): "asks the model server started above",
 }
 #: Commands after a pipe or a `;` that only format output.
 FORMATTERS = {"tail", "head", "grep", "echo"}

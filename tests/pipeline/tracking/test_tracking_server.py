@@ -42,7 +42,9 @@ def test_register_model_lands_in_bucket(mlflow_server, zhufu_home: Path,
     assert mlflow.get_run(run.info.run_id).data.metrics["loss"] == 0.5
     objects = mlflow_server.s3.client().list_objects_v2(Bucket=mlflow_server.bucket)
     keys = [o["Key"] for o in objects.get("Contents", [])]
-    mine = [k for k in keys if f"/{run.info.run_id}/artifacts/model/" in k]
+    source = mlflow.MlflowClient().get_model_version(name, version).source
+    model_id = source.removeprefix("models:/")  # the logged model the version points at
+    mine = [k for k in keys if f"/models/{model_id}/artifacts/model/" in k]
     assert sorted(k.rsplit("/", 1)[1] for k in mine) == sorted(p.name for p in tiny.iterdir())
     weights = next(k for k in mine if k.endswith("model.safetensors"))
     size = mlflow_server.s3.client().head_object(Bucket=mlflow_server.bucket, Key=weights)
