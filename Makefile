@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 # the operator/ folder would shadow the standard library's operator module.
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+# The trainer image's DeepSpeed, for the ZeRO-3 test on CPU (DS_BUILD_OPS=0: no compiled ops;
+# it ships only an sdist, built against the installed torch).
+DEEPSPEED_VERSION := $(shell sed -n 's/^ARG DEEPSPEED_VERSION=//p' images/trainer/Dockerfile)
 
 # Nothing but loopback: no library telemetry, no model hub (zhufu sets these too on import).
 export MLFLOW_DISABLE_TELEMETRY = true
@@ -25,6 +28,7 @@ $(STAMP): pyproject.toml setup.py constraints.txt scripts/install_tools.py
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -c constraints.txt -e '.[train,operator,dev]'
 	$(PIP) install -q --no-deps qwen-agent==0.0.34
+	DS_BUILD_OPS=0 $(PIP) install -q --no-build-isolation -c constraints.txt deepspeed==$(DEEPSPEED_VERSION)
 	$(PY) scripts/install_tools.py $(VENV)
 	touch $(STAMP)
 
@@ -34,7 +38,8 @@ run: install
 test: install
 	$(VENV)/bin/pytest
 
-# The rank-safety tests: sft, train-rm and grpo on 2 ranks under torchrun (CPU, gloo).
+# The rank-safety tests: sft, train-rm and grpo on 2 ranks under torchrun (CPU, gloo); GRPO
+# under ZeRO-3 on 2 ranks; a 2-node GRPO group that loses a node and restarts.
 test-distributed: install
 	$(VENV)/bin/pytest -m distributed
 

@@ -131,14 +131,28 @@ def _s3_sync_callback(local: Path, target: str) -> Any:
     return S3Checkpoints()
 
 
-def _restore_from_s3(local: Path, target: str) -> None:
-    """Bring the newest complete checkpoint of an ``s3://`` dir into the local mirror."""
+def _restore_from_s3(local: Path, target: str) -> str | None:
+    """Make the local mirror hold the checkpoint ``LATEST`` names in an ``s3://`` dir, and
+    nothing newer; returns its name (``None`` when there is none).
+
+    A newer local folder is what a broken group left behind (rank 0 wrote its files, another
+    node never finished its part): it is removed, so every node resumes from the same,
+    complete checkpoint.
+    """
+    import shutil
+
     from zhufu.pipeline.data.storage import download_dir, exists, read_text
 
     marker = f"{target.rstrip('/')}/{LATEST_MARKER}"
-    if latest_checkpoint(local) is None and exists(marker):
-        name = read_text(marker).strip()
+    name = read_text(marker).strip() if exists(marker) else None
+    step = int(name.rsplit("-", 1)[-1]) if name else -1  # no marker: nothing is complete
+    for folder in local.glob("checkpoint-*"):
+        tail = folder.name.rsplit("-", 1)[-1]
+        if tail.isdigit() and int(tail) > step:
+            shutil.rmtree(folder)
+    if name and latest_checkpoint(local) != local / name:
         download_dir(f"{target.rstrip('/')}/{name}", local / name)
+    return name
 
 
 def lineage_tags(cfg: GRPOConfig) -> dict[str, str]:
@@ -177,11 +191,13 @@ def grpo(cfg: GRPOConfig) -> StageOutput:
     dataset, truncated = build_prompt_dataset(cfg.prompts, tokenizer, cfg.max_prompt_length)
     ckpt = checkpoint_folder(cfg)
     s3_target = cfg.checkpoint_dir if (cfg.checkpoint_dir or "").startswith("s3://") else None
+    resume_from = None
     if s3_target and cfg.resume == "auto":
         if distributed.local_rank() == 0:  # one download per node, into its local mirror
             _restore_from_s3(ckpt, s3_target)
         distributed.barrier()
-    resume_from = latest_checkpoint(ckpt) if cfg.resume == "auto" else None
+    if cfg.resume == "auto":
+        resume_from = latest_checkpoint(ckpt)
     callbacks = [mlflow_metrics_callback()]
     if s3_target:
         callbacks.append(_s3_sync_callback(ckpt, s3_target))
