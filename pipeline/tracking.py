@@ -325,6 +325,7 @@ def register_dir(local_dir: str | Path, name: str, alias: str | None = None,
     """
     import mlflow
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     from zhufu.pipeline.models.mlflow_flavor import log_model_folder
 
@@ -335,14 +336,22 @@ def register_dir(local_dir: str | Path, name: str, alias: str | None = None,
     try:
         card = f"# {name}\n\nRegistered by Zhufu {__version__} from {Path(local_dir).name}.\n"
         info = log_model_folder(local_dir, artifact_path, card)
-        mv = mlflow.register_model(info.model_uri, name, tags={
-            "zhufu.version": __version__, **{k: str(v) for k, v in (tags or {}).items()}})
+        client = MlflowClient()
+        try:  # the client, not mlflow.register_model, which prints to the terminal
+            client.create_registered_model(name)
+        except MlflowException as e:
+            if e.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        mv = client.create_model_version(
+            name, source=info.model_uri, run_id=mlflow.active_run().info.run_id,
+            model_id=info.model_id,
+            tags={"zhufu.version": __version__, **{k: str(v) for k, v in (tags or {}).items()}})
     finally:
         if started:
             mlflow.end_run()
     version = str(mv.version)
     if alias:
-        MlflowClient().set_registered_model_alias(name, alias, version)
+        client.set_registered_model_alias(name, alias, version)
     return version
 
 

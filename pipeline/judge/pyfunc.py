@@ -62,8 +62,9 @@ class JudgeModel(mlflow.pyfunc.PythonModel):
         state = JudgeState.load(context.artifacts[ARTIFACT_KEY])
         self.judge = Judge(_backend_for(state.backend), state)
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None
-                ) -> Any:
+    # No type hints on predict: MLflow would read them as a (wrong) input schema; the
+    # signature is given when the model is logged.
+    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
         import pandas as pd
 
         results = asyncio.run(self.judge.score_many(input_rows(model_input)))

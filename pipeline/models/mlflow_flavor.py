@@ -133,14 +133,33 @@ def log_judge(folder: Path, name: str) -> Any:
         pip_requirements=[f"zhufu=={__version__}", *_pinned("mlflow", "pandas")])
 
 
+@contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """No artifact progress bars while logging (MLflow draws one on stderr for each copy;
+    in a pod's log or next to a stage's printed result they are noise)."""
+    import os
+
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
 def log_model_folder(folder: str | Path, name: str, card: str) -> Any:
     """Log a saved model folder with its flavor (module docstring); returns MLflow's
     ``ModelInfo``. ``card`` becomes a transformers model's README."""
     folder = Path(folder)
-    if (folder / JUDGE_STATE_FILE).is_file():
-        return log_judge(folder, name)
-    if (folder / "config.json").is_file():
-        return log_transformers(folder, name, card)
+    with _no_progress_bars():
+        if (folder / JUDGE_STATE_FILE).is_file():
+            return log_judge(folder, name)
+        if (folder / "config.json").is_file():
+            return log_transformers(folder, name, card)
     raise TrackingError(f"{folder}: neither a Hugging Face model dir (config.json) nor a "
                         f"judge state ({JUDGE_STATE_FILE}): nothing MLflow can load")
 
