@@ -231,6 +231,10 @@ class RewardModelConfig(StageConfig):
     batch_size: int = Field(16, ge=1)
     max_length: int = Field(192, ge=16)
     lora: LoRAConfig | None = None
+    degenerate_negatives: float = Field(
+        0.0, ge=0, le=10, description="Extra training pairs per training pair: the chosen text "
+        "against a degenerate corruption of itself (punctuation soup, repetition, shuffled, cut "
+        "off, echoed query…, see pipeline/judge/degenerate.py). Held-out pairs are untouched.")
     register_as: str = "zhufu-reward"
     alias: str | None = Field("candidate", description="Alias set on the new version.")
 
@@ -259,6 +263,21 @@ class JudgeTrainConfig(StageConfig):
     steps_per_round: int = Field(100, ge=0, description="Optimiser gradient steps per round.")
     learning_rate: float = Field(0.03, gt=0)
     max_reflections: int = Field(1000, ge=0, description="Reflections per round at most.")
+    start: Literal["default", "hand-set"] = Field(
+        "default", description="Start from the shipped default judge, or from the hand-set "
+        "analyser weights (how examples/judge.yaml builds the default judge itself).")
+    mine_from: Literal["all", "labelled", "none"] = Field(
+        "all", description="Texts phrase rules may be mined from: every training row, only the "
+        "'labelled' rows and the project's own test sets (not 'pairs': use this when the pairs' "
+        "text must not ship inside the judge), or none.")
+    tune_sets: bool = Field(False, description="Also train on the project's own good "
+                            "greetings (starter set) and the tune split of the judge's own test "
+                            "sets (principle pairs, degenerate answers).")
+    own_weight: float = Field(1.0, gt=0, description="Sample weight of the project's own rows "
+                              "('labelled', starter greetings, tune sets) against 'pairs' rows.")
+    length_cap: float | None = Field(None, gt=0, description="Largest |weight| of any length "
+                                     "feature: how far length alone may move a dimension "
+                                     "score (None = unbounded).")
     llm: LLMConfig = Field(default_factory=LLMConfig)
     register_as: str = "zhufu-judge"
 

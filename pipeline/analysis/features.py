@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from zhufu.pipeline.analysis.degeneracy import readability
 from zhufu.pipeline.analysis.lexicon import Lexicon, load_lexicon
 from zhufu.pipeline.analysis.query import QueryIntent, cn_number, parse_query
 from zhufu.pipeline.analysis.text import (
@@ -30,6 +31,15 @@ from zhufu.pipeline.analysis.text import (
 MAX_CHARS = 2000
 LIST_LINE = re.compile(r"(?m)^\s*(\d+[.、)）]|[-*•·]\s|[（(]\d+[)）]|[一二三四五六七八九十][、.])")
 MARKDOWN = re.compile(r"\*\*|^#{1,6}\s|```|__", re.M)
+#: Layout that belongs to a document, not to a greeting: hashtags, bracketed titles, headings,
+#: tables, check boxes, circled numbers, "标题：" labels, quoted lines.
+FORMAT_MARKS = (re.compile(r"#[^#\s]{1,16}#"), re.compile(r"^\s*【[^】]{1,16}】", re.M),
+                re.compile(r"^#{1,6}\s|^\s*>\s", re.M), re.compile(r"\|[^|\n]*\|"),
+                re.compile(r"[□■☐☑✅]\s*\S"), re.compile(r"[①②③④⑤⑥]"),
+                re.compile(r"^\s*(标题|正文|关键词|落款|称呼|内容|第[一二三四五]段)[：:]", re.M),
+                re.compile(r"^\s*[一二三四五六][、.]", re.M),
+                re.compile(r"^\s*《[^》]{2,20}》\s*$", re.M))
+INLINE_ITEM = re.compile(r"(?:^|\s)[1-9][.、)）]\s?\S")
 REPEAT_PUNCT = re.compile(r"[！!]{2,}|[？?]{2,}|。{2,}|，{2,}|[~～]{3,}")
 ASCII_PUNCT_IN_HAN = re.compile(r"[\u4e00-\u9fff][,;:?]|[,;:?][\u4e00-\u9fff]")
 TRUNCATED_END = ("，", ",", "、", "：", ":", "；", "的", "和", "与", "及", "在", "把", "被", "让",
@@ -39,8 +49,18 @@ META_ECHO = ("祝福语", "祝福词", "短句", "文案", "金句", "句子", "
 PARALLEL = re.compile(r"(愿你|愿您|祝你|祝您|如|像|是|有|每一)[^，。！？]{1,12}[，；、]\s*\1")
 GREETING_VERBS = ("祝", "愿", "恭喜", "恭贺", "贺", "快乐", "生日", "幸福", "平安", "吉祥")
 SENTENCES = re.compile(r"[^。！？!?…]+[。！？!?…]+")
+WISH_STARTS = ("愿", "祝", "希望", "盼")
+WISH_AFTER_STOP = re.compile(r"[。！？；][\s]*(愿|祝|希望|盼)")
+#: "X和Y" between two short words: lists of abstract goods (健康和快乐, 幸福与美满).
+AND_LIST = re.compile(r"[\u4e00-\u9fff]{2}(和|与|及)[\u4e00-\u9fff]{2}(?=[，。！的])")
+#: A typical answer's length (characters) for each kind of length request.
+TYPICAL_LENGTH = {"default": 50.0, "short": 30.0, "long": 80.0, "idiom": 8.0}
+#: Edges of the relative-length bands (length ÷ typical length): len_rel_0 … len_rel_8.
+LENGTH_BANDS = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0, 1.3, 1.8, float("inf"))
 GENERIC_OPENINGS = ("祝你", "祝您", "愿你", "愿您", "希望你", "希望您", "祝福你", "祝福您")
-CONDOLENCE = ("节哀", "悼念", "吊唁", "去世", "逝世", "离世", "追悼", "挽联", "死了", "过世")
+CONDOLENCE = ("节哀", "悼念", "吊唁", "去世", "逝世", "离世", "追悼", "挽联", "死了", "过世",
+              "仙逝", "去逝", "安葬", "下葬", "入土", "天堂", "坟", "丧", "殡", "追思", "祭",
+              "忌日", "遗体")
 PRONOUN_YOU = re.compile(r"你(?!们)")
 AGE_IN_TEXT = re.compile(r"([0-9]{1,3}|[一二三四五六七八九十百]{1,4})\s*(岁|周岁|大寿|寿|周年|载)")
 
@@ -104,6 +124,10 @@ def _format_features(f: Features, raw: str, lex: Lexicon) -> None:
         any(v in ln for v in GREETING_VERBS) for ln in lines))
     f.set("several_greetings", float(several), [ln[:20] for ln in lines[:3]] if several else [])
     f.set("markdown", float(bool(MARKDOWN.search(raw))))
+    marks = [m.group(0) for pat in FORMAT_MARKS if (m := pat.search(raw))]
+    if len(INLINE_ITEM.findall(raw)) >= 2:
+        marks.append("1. 2.")
+    f.set("format_marks", float(min(3, len(marks))), marks)
     inj = [m.group(0) for p in lex.patterns["injection_patterns"] if (m := p.search(text))]
     f.set("injection", float(len(inj)), inj)
     promo = [w for w in _hits(text, lex.lists["promo"]) if w not in f.intent.query] + [
@@ -155,13 +179,24 @@ def _fit_features(f: Features, lex: Lexicon) -> None:
     nin = text.count("您")
     reg = intent.register
     f.set("honorific_slip", float(reg == "high" and you > 0 and nin == 0), ["你"] if you else [])
+    # Register: a bureaucratic frame for family, friends or a joke; a letter's frame even for
+    # colleagues; slang for elders, leaders and clients; child-talk for any adult.
     formal = _hits(text, lex.lists["formal_frames"])
-    stiff = bool(formal) and (reg == "familiar" or "humour" in intent.tones)
-    f.set("formal_mismatch", float(stiff), formal if stiff else [])
-    casual = _hits(text, lex.lists["casual_words"])
-    f.set("casual_mismatch", float(bool(casual) and reg == "high"), casual if reg == "high" else [])
-    neg = _taboo_hits(text, tuple(w for w in lex.lists["negativity"] if w not in intent.query),
-                      lex)
+    if reg in ("familiar", "warm") or "humour" in intent.tones:
+        stiff = formal
+    elif reg == "plural":
+        stiff = _hits(text, lex.lists["letter_frames"])
+    else:
+        stiff = []
+    f.set("formal_mismatch", float(min(3, len(stiff))), stiff)
+    casual = _hits(text, lex.lists["casual_words"]) if reg == "high" else []
+    childish = _hits(text, lex.lists["childish_words"]) if reg in ("high", "warm", "plural") \
+        else []
+    f.set("casual_mismatch", float(min(3, len(casual) + len(childish))), casual + childish)
+    mourning = any(w in intent.query for w in CONDOLENCE)
+    neg = [] if mourning else _taboo_hits(
+        text, tuple(w for w in lex.lists["negativity"] if w not in intent.query), lex)
+    neg += [m.group(0) for p in lex.patterns["negativity_patterns"] if (m := p.search(text))]
     f.set("negativity", float(min(3, len(neg))), neg)
     f.set("honorific_used", float(reg in ("high", "warm") and nin > 0), ["您"] if nin else [])
     f.set("too_formal", float(reg == "familiar" and nin > 0 and you == 0), ["您"] if nin else [])
@@ -228,6 +263,30 @@ def _craft_features(f: Features, lex: Lexicon) -> None:
     f.set("balanced_clauses", float(min(3, len(bal))), bal)
     gen = [o for o in GENERIC_OPENINGS if text.startswith(o)]
     f.set("generic_opening", float(bool(gen)), gen)
+    # Shape: one long comma-chained sentence of wishes reads like a template; a scene or an
+    # address first and the wish after it reads like a letter.
+    sents = [c for c in SENTENCES.findall(text)] or [text]
+    f.set("comma_chain", float(min(6, max(len(clauses(x)) for x in sents))))
+    later = [x.lstrip() for x in sents[1:]]
+    scene = len(sents) >= 2 and not sents[0].lstrip().startswith(WISH_STARTS) and any(
+        x.startswith(WISH_STARTS) for x in later)
+    f.set("scene_then_wish", float(scene))
+    fill = _hits(text, lex.lists["filler_words"])
+    f.set("filler", float(min(5, len(fill))), fill)
+    four = [c for c in cls if han_count(c) == 4 == len(c)]
+    f.set("four_char_clauses", len(four) / len(cls) if len(cls) >= 3 else 0.0, four)
+    vivid = [ch for ch in text if ch in lex.lists["imagery_chars"][0]]
+    f.set("imagery_chars", min(1.0, len(vivid) / max(8.0, han / 3)), vivid)
+    stripped = text.rstrip()
+    f.set("emoji_end", float(bool(stripped) and bool(emojis(stripped[-2:]))))
+    day = _hits(text, lex.lists["everyday"])
+    f.set("everyday", float(min(4, len(day))), day)
+    f.set("opens_with_wish", float(text.lstrip().startswith(WISH_STARTS)))
+    # Plain second person everywhere (祝你…愿你…你的…) is the voice of a form letter.
+    f.set("you_density", min(1.0, len(PRONOUN_YOU.findall(text)) * 8 / han))
+    f.set("wish_after_stop", float(min(3, len(WISH_AFTER_STOP.findall(text)))))
+    f.set("semicolons", float(min(3, text.count("；") + text.count(";"))))
+    f.set("and_lists", float(min(4, len(AND_LIST.findall(text)))))
 
 
 def _length_features(f: Features) -> None:
@@ -255,6 +314,16 @@ def _length_features(f: Features) -> None:
     f.set("too_long", float(n > hi * 1.5))
     # Scaled length, kept as its own feature so its weight (and so length bias) is visible.
     f.set("length_log", min(1.0, max(0.0, (n - 10) / 110)))
+    # Length relative to what the query asks for, as one-hot bands: how far short of (or
+    # beyond) a typical answer to *this* query the greeting is. Each band has its own weight,
+    # so the judge's length preference is a readable curve, not one slope.
+    if intent.length == "exact" and intent.exact_chars:
+        typical = float(intent.exact_chars)
+    else:
+        typical = TYPICAL_LENGTH.get(intent.length, TYPICAL_LENGTH["default"])
+    ratio = n / typical
+    for i, (lo_r, hi_r) in enumerate(zip(LENGTH_BANDS, LENGTH_BANDS[1:], strict=False)):
+        f.set(f"len_rel_{i}", float(lo_r <= ratio < hi_r))
 
 
 def extract_features(query: str, response: str) -> Features:
@@ -265,6 +334,10 @@ def extract_features(query: str, response: str) -> Features:
     intent = parse_query(normalise(query[:MAX_CHARS]))
     f = Features(intent=intent, response=text, length=char_length(text))
     f.set("empty", float(han_count(text) == 0))
+    deg = readability(f.intent.query, text)
+    for name, value in deg.signals.items():
+        f.set(f"deg_{name}", value, [text[:12]] if value > 0 else [])
+    f.set("readability", deg.readability)
     _format_features(f, raw, lex)
     _fit_features(f, lex)
     _craft_features(f, lex)

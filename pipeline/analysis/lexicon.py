@@ -102,9 +102,10 @@ def load_lexicon() -> Lexicon:
     ph = _read("phrases.yaml")
     list_keys = ("cliches", "template_frames", "imagery", "emotion", "address_openers",
                  "meta_phrases", "alternative_markers", "promo", "negations", "negativity",
-                 "formal_frames", "casual_words", "abstract_words")
+                 "formal_frames", "casual_words", "abstract_words", "letter_frames",
+                 "childish_words", "filler_words", "imagery_chars", "everyday")
     pattern_keys = ("simile_patterns", "preamble_patterns", "promo_patterns",
-                    "injection_patterns")
+                    "injection_patterns", "negativity_patterns")
     lists = {k: _words(f"phrases.{k}", ph.get(k)) for k in list_keys}
     patterns = {}
     for k in pattern_keys:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from zhufu.pipeline.analysis.degeneracy import READABLE_AT
 from zhufu.pipeline.analysis.features import Features
 from zhufu.pipeline.analysis.weights import DIMENSIONS, JudgeWeights
 
@@ -55,6 +56,7 @@ FEATURE_TEXT: dict[str, tuple[str, str]] = {
     "clauses": ("层次丰富", ""),
     "length_fit": ("长度符合要求", "长度不符合要求"),
     "length_log": ("篇幅充实", ""),
+    **{f"len_rel_{i}": ("篇幅与请求相称", "篇幅与请求不相称") for i in range(9)},
     "too_short": ("", "过于简短"),
     "too_long": ("", "过于冗长"),
     "query_injection": ("", "请求中含有针对评审的指令"),
@@ -66,6 +68,30 @@ FEATURE_TEXT: dict[str, tuple[str, str]] = {
     "abstract_ratio": ("", "空泛的抽象祝愿多，缺少具体内容"),
     "query_copy": ("", "照抄了请求原文"),
     "generic_opening": ("", "以“祝你/愿你”平铺直叙开头"),
+    "format_marks": ("", "夹带标题、话题标签或列表等排版"),
+    "comma_chain": ("", "一逗到底的长句"),
+    "scene_then_wish": ("先写情景再送祝愿，层次自然", ""),
+    "filler": ("", "充满、更加之类的填充词多"),
+    "four_char_clauses": ("", "四字短语堆砌"),
+    "imagery_chars": ("画面感强", ""),
+    "emoji_end": ("", "以表情符号收尾"),
+    "you_density": ("", "通篇“你”字，像群发模板"),
+    "everyday": ("有生活细节", ""),
+    "opens_with_wish": ("", "开口就是“祝/愿”，少了铺垫"),
+    "wish_after_stop": ("先叙后祝，层次分明", ""),
+    "semicolons": ("句式有变化", ""),
+    "and_lists": ("", "“A和B”式的抽象词并列"),
+    "degenerate": ("", "不是一条祝福"),
+    "deg_no_chinese": ("", "没有像样的中文内容"),
+    "deg_punct_soup": ("", "标点堆砌，字不成句"),
+    "deg_doubled_punct": ("", "标点重叠"),
+    "deg_char_run": ("", "同一个字连续重复"),
+    "deg_query_echo": ("", "照搬请求本身"),
+    "deg_cut_off": ("", "话没说完就断了"),
+    "deg_dangling": ("", "句子停在半截"),
+    "deg_self_repeat": ("", "同一内容反复重复"),
+    "deg_scrambled": ("", "字词错乱，不成句子"),
+    "deg_refusal": ("", "拒绝作答或在谈论任务本身"),
 }
 
 DIMENSION_NAMES = {
@@ -118,6 +144,15 @@ class Analysis:
         return asdict(self)
 
 
+def gated(score: float, readability: float) -> float:
+    """A 1–5 dimension score after the readability factor: ``1 + (score − 1) × r``.
+
+    >>> gated(4.6, 1.0), gated(4.6, 0.0), round(gated(4.6, 0.5), 2)
+    (4.6, 1.0, 2.8)
+    """
+    return 1.0 + (score - 1.0) * readability
+
+
 def _describe(name: str, value: float, evidence: dict[str, list[str]]) -> str:
     pos, neg = FEATURE_TEXT.get(name, (name, name))
     words = pos if value > 0 else neg
@@ -132,6 +167,10 @@ def _describe(name: str, value: float, evidence: dict[str, list[str]]) -> str:
 def score_features(feats: Features, weights: JudgeWeights) -> Analysis:
     """Apply ``weights`` to ``feats``; return the per-dimension scores and the verdict."""
     values, evidence = dict(feats.values), dict(feats.evidence)
+    r = values.get("readability", 1.0)
+    if r < 1.0:
+        worst = max((k for k in values if k.startswith("deg_")), key=lambda k: values[k])
+        evidence["degenerate"] = [FEATURE_TEXT[worst][1]]
     rule_hits: dict[str, list[tuple[str, float, bool]]] = {}
     for rule in weights.rules:
         if rule.matches(feats.response):
@@ -146,9 +185,12 @@ def score_features(feats: Features, weights: JudgeWeights) -> Analysis:
         for note, w, _ in rule_hits.get(dim, []):
             contrib[note] = contrib.get(note, 0.0) + w
         raw = weights.base.get(dim, 3.0) + sum(contrib.values())
-        score = min(5.0, max(1.0, raw))
+        score = gated(min(weights.cap_of(values, dim), max(1.0, raw)), r)
         ranked = sorted(contrib.items(), key=lambda kv: -abs(kv[1]))
         parts = []
+        if r < 0.9:
+            parts.append(_describe("degenerate", -1, evidence))
+            weaknesses.append(parts[-1])
         for name, c in ranked[:3]:
             text = name if name.startswith("规则") else _describe(name, c, evidence)
             if not text or abs(c) < 0.1:
@@ -162,6 +204,8 @@ def score_features(feats: Features, weights: JudgeWeights) -> Analysis:
     overall = sum(dims[d].score * weights.dimension_weights.get(d, 0.0) for d in DIMENSIONS)
     overall /= total_w
     vetoes = [f for f, limit in weights.veto.items() if values.get(f, 0.0) >= limit]
+    if r < READABLE_AT:  # not a greeting: no weight or rule can overturn this
+        vetoes.insert(0, "degenerate")
     vetoes += [note for hits in rule_hits.values() for note, _, veto in hits if veto]
     if vetoes:
         verdict = "bad"

@@ -57,28 +57,47 @@ def _default_weights() -> dict[str, dict[str, float]]:
             "repetition": -3.0, "punct_issues": -0.4, "truncated": -1.5, "latin_ratio": -2.0,
             "markdown": -1.0, "no_terminal_punct": -0.2, "empty": -3.0, "emoji": -0.3,
             "preamble": -1.0, "several_greetings": -1.0, "meta": -0.5, "sentences": 0.15,
+            "format_marks": -0.8, "comma_chain": -0.05, "emoji_end": -0.2,
         },
         "creativity": {
             "simile": 0.3, "imagery": 0.35, "parallelism": 0.3, "idioms": 0.2,
             "balanced_clauses": 0.3,
             "cliches": -0.35, "cliche_ratio": -1.5, "template_frames": -0.4,
             "repetition": -1.5, "generic_opening": -0.2, "abstract_ratio": -0.4,
+            "filler": -0.1, "four_char_clauses": -0.2, "imagery_chars": 0.3, "scene_then_wish": 0.2,
+            "and_lists": -0.1, "semicolons": 0.1, "everyday": 0.15, "opens_with_wish": -0.2,
         },
         "emotional_resonance": {
             "emotion": 0.3, "address_opener": 0.8, "first_person": 0.3, "recipient_named": 0.2,
-            "exclaims": 0.2, "too_formal": -0.3, "emoji_spam": -0.5,
+            "exclaims": 0.2, "too_formal": -0.3, "emoji_spam": -0.5, "scene_then_wish": 0.1,
+            "you_density": -0.2, "wish_after_stop": 0.1, "everyday": 0.1,
         },
         "cultural_appropriateness": {
             "wrong_occasion": -2.5, "taboo": -2.0, "honorific_slip": -0.8,
             "honorific_used": 0.3, "recipient_mismatch": -1.0, "promo": -1.5,
             "injection": -2.5, "emoji_spam": -0.8, "occasion_named": 0.2, "meta_echo": -0.5,
             "query_copy": -0.6, "idioms": 0.1, "negativity": -1.5, "formal_mismatch": -1.0,
-            "casual_mismatch": -1.0, "too_formal": -0.5,
+            "casual_mismatch": -1.0, "too_formal": -0.5, "format_marks": -0.8,
         },
         "content_richness": {
             "clauses": 0.2, "wish_facets": 0.15, "specific": 0.1, "imagery": 0.1,
             "length_fit": 0.8, "length_log": 1.0, "too_short": -0.6, "too_long": -0.6,
+            # length relative to the query's request, by band (see features.LENGTH_BANDS)
+            "len_rel_0": -0.6, "len_rel_1": -0.4, "len_rel_2": -0.2, "len_rel_3": -0.1,
+            "len_rel_4": 0.0, "len_rel_5": 0.0, "len_rel_6": 0.0, "len_rel_7": 0.0,
+            "len_rel_8": -0.2,
         },
+    }
+
+
+def _default_caps() -> dict[str, dict[str, float]]:
+    ca, lq, er = "cultural_appropriateness", "language_quality", "emotional_resonance"
+    return {
+        "taboo": {ca: 1.5}, "wrong_occasion": {ca: 1.5}, "promo": {ca: 1.5},
+        "injection": {ca: 1.0}, "recipient_mismatch": {ca: 1.5},
+        "negativity": {ca: 2.0, er: 2.0}, "casual_mismatch": {ca: 2.0},
+        "formal_mismatch": {ca: 2.0, er: 2.5}, "format_marks": {lq: 2.0},
+        "several_greetings": {lq: 2.0}, "truncated": {lq: 1.5},
     }
 
 
@@ -94,16 +113,22 @@ class JudgeWeights:
         default_factory=lambda: dict.fromkeys(DIMENSIONS, 1.0))
     threshold: float = 3.45
     veto: dict[str, float] = field(default_factory=lambda: {
-        "wrong_occasion": 1.0, "taboo": 1.0, "promo": 1.0, "injection": 1.0, "preamble": 1.0,
+        "wrong_occasion": 1.0, "taboo": 1.0, "promo": 2.0, "injection": 1.0, "preamble": 1.0,
         "several_greetings": 1.0, "meta": 1.0, "truncated": 1.0, "empty": 1.0,
-        "emoji_spam": 1.0, "recipient_mismatch": 1.0, "negativity": 2.0})
+        "emoji_spam": 1.0, "recipient_mismatch": 1.0, "negativity": 1.0,
+        "casual_mismatch": 1.0, "formal_mismatch": 2.0, "format_marks": 1.0})
+    #: feature → {dimension: highest score}: when the feature's veto fires, the dimension it
+    #: breaks is capped (a taboo word makes cultural appropriateness 1.5 at most, whatever
+    #: else the greeting does well), so a vetoed greeting also *scores* low. Not trained.
+    caps: dict[str, dict[str, float]] = field(default_factory=_default_caps)
     rules: list[PhraseRule] = field(default_factory=list)
     version: int = 1
     notes: str = "hand-set defaults of judge v1"
 
     def __post_init__(self) -> None:
         self.rules = [r if isinstance(r, PhraseRule) else PhraseRule(**r) for r in self.rules]
-        for name in (*self.base, *self.weights, *self.dimension_weights):
+        for name in (*self.base, *self.weights, *self.dimension_weights,
+                     *(d for c in self.caps.values() for d in c)):
             if name not in DIMENSIONS:
                 raise ValueError(f"judge weights: unknown dimension {name!r}")
         if sum(self.dimension_weights.values()) <= 0:
@@ -129,6 +154,14 @@ class JudgeWeights:
     @classmethod
     def load(cls, path: str | Path) -> JudgeWeights:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def cap_of(self, values: dict[str, float], dimension: str) -> float:
+        """The highest score ``dimension`` may get given these feature values (5 = no cap)."""
+        cap = 5.0
+        for feat, dims in self.caps.items():
+            if dimension in dims and values.get(feat, 0.0) >= self.veto.get(feat, 1.0):
+                cap = min(cap, dims[dimension])
+        return cap
 
     def fingerprint(self) -> str:
         """Stable hash of the settings (used to cache analyses per weights)."""

@@ -34,7 +34,7 @@ GROUPS: list[tuple[str | None, typer.Typer]] = [
     (None, stages.app),        # zhufu sft | curate | train-rm | grpo
     ("data", data.app),        # zhufu data validate
     ("judge", judge.app),      # zhufu judge score | train
-    ("eval", evaluate.app),    # zhufu eval agreement | compare
+    ("eval", evaluate.app),    # zhufu eval agreement | compare | judge
     ("rm", rm.app),            # zhufu rm score
     (None, generate.app),      # zhufu generate
     ("models", models.app),    # zhufu models build

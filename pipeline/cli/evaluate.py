@@ -1,5 +1,5 @@
-"""``zhufu eval``: scorers against labelled data (length baselines beside them), and two
-policies against each other on held-out prompts."""
+"""``zhufu eval``: scorers against labelled data (length baselines beside them), a judge against
+the project's own test sets, and two policies against each other on held-out prompts."""
 
 from __future__ import annotations
 
@@ -78,3 +78,42 @@ def compare(
             mlflow.log_dict(result, "compare.json")
             tracking.log_png(png)
     typer.echo(text)
+
+
+@app.command("judge")
+def judge(
+    judge: Annotated[str, typer.Option(
+        "--judge", "-j", help="offline (the default judge) | models:/zhufu-judge@ALIAS | a judge "
+        "state JSON | openai:MODEL@URL | hf:PATH | rm:PATH_OR_URI (a reward model: scores "
+        "only)")] = "offline",
+    split: Annotated[list[str] | None, typer.Option(
+        "--split", help="Only these test-set splits: tune, held_out, final (repeatable; "
+        "default all).")] = None,
+    good: Annotated[list[str] | None, typer.Option(
+        "--good", help="More good greetings for the degenerate AUC: the chosen side of "
+        "ShareGPT preference pairs (path or s3://), repeatable.")] = None,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="Also write the full report (with the worst items) as JSON.")] = None,
+) -> None:
+    """Test a judge before optimising against it: run it over the project's principle pairs
+    and degenerate set and print, per kind, the share of degenerate answers labelled bad, the
+    AUC of good greetings against them, and pair / label accuracy on the principle pairs."""
+    from zhufu.pipeline.errors import ConfigError
+    from zhufu.pipeline.evaluation import judge_suite as S
+    from zhufu.pipeline.judge.testsets import SPLITS
+
+    splits = tuple(split or SPLITS)
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown:
+        raise ConfigError(f"--split {unknown[0]!r}: use one of {', '.join(SPLITS)}")
+    scorer = S.rm_scorer(judge[3:]) if judge.startswith("rm:") else S.judge_scorer(
+        judge, progress=True)
+    goods = [g for uri in good or [] for g in S.chosen_of(uri)]
+    report = {"judge": judge, **S.run_suite(scorer, goods, splits)}
+    failures = report["failures"]
+    typer.echo(f"judge {judge}" + (f" ({failures} failed judgements, scored neutral)"
+                                   if failures else ""))
+    typer.echo(S.format_report(report))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")

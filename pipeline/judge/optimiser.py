@@ -15,7 +15,8 @@ exactly those numbers, in three readable ways:
    :class:`PhraseRule` whose note says how many good and bad training greetings contain it.
    The rule list is capped; at the cap the rule with the least evidence × weight goes.
 3. :func:`review_vetoes` — a veto that fires on more good than bad training examples is
-   switched off (its limit raised), and the note says so.
+   switched off (its limit raised), and the note says so; the principle vetoes
+   (:data:`PRINCIPLE_VETOES`) are never switched off.
 
 Everything works on cached :class:`Features`, so a round costs milliseconds, and the judge
 that results scores identically through :class:`~zhufu.pipeline.judge.Judge`.
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zhufu.pipeline.analysis.degeneracy import READABLE_AT
 from zhufu.pipeline.analysis.features import Features
 from zhufu.pipeline.analysis.weights import DIMENSIONS, JudgeWeights, PhraseRule
 
@@ -39,6 +41,13 @@ HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 SHARPNESS = 4.0
 #: A veto limit that nothing reaches (how a veto is switched off).
 VETO_OFF = 99.0
+#: Vetoes that state a principle (taboo, wrong occasion or recipient, register, advertising,
+#: negative undertone, layout, manipulation): labelled data may disagree with a principle
+#: now and then, so these are never switched off by :func:`review_vetoes` — a principle
+#: that misfires is fixed in the lexicon, where the misfire can be read.
+PRINCIPLE_VETOES = frozenset({"taboo", "wrong_occasion", "recipient_mismatch", "promo",
+                              "injection", "negativity", "casual_mismatch", "formal_mismatch",
+                              "format_marks"})
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,8 @@ def veto_mask(weights: JudgeWeights, examples: Sequence[Example]) -> np.ndarray:
     veto_rules = [r for r in weights.rules if r.veto]
     for i, ex in enumerate(examples):
         vals = ex.features.values
-        out[i] = any(vals.get(f, 0.0) >= lim for f, lim in weights.veto.items()) or any(
+        out[i] = vals.get("readability", 1.0) < READABLE_AT or any(
+            vals.get(f, 0.0) >= lim for f, lim in weights.veto.items()) or any(
             r.matches(ex.features.response) for r in veto_rules)
     return out
 
@@ -88,6 +98,12 @@ class Scorer:
                            for ex in self.examples], dtype=float).reshape(
                                len(self.examples), len(weights.rules))
         self.veto = veto_mask(weights, self.examples)
+        #: the readability factor of each example (fixed: nothing trains it)
+        self.r = np.array([ex.features.values.get("readability", 1.0)
+                           for ex in self.examples], dtype=float)
+        #: per dimension, each example's cap (principle vetoes; fixed)
+        self.cap = {d: np.array([weights.cap_of(ex.features.values, d)
+                                 for ex in self.examples], dtype=float) for d in DIMENSIONS}
         self.y = np.array([ex.label for ex in self.examples], dtype=float)
         self.sample_weight = np.array([ex.weight for ex in self.examples], dtype=float)
 
@@ -131,18 +147,26 @@ class Scorer:
         dw = self.weights.dimension_weights
         total = sum(dw.get(d, 0.0) for d in DIMENSIONS)
         raw = self._raw(p)
-        return sum(np.clip(raw[d], 1.0, 5.0) * dw.get(d, 0.0) for d in DIMENSIONS) / total
+        return sum(self._dim(raw[d], d) * dw.get(d, 0.0) for d in DIMENSIONS) / total
+
+    def _dim(self, raw: np.ndarray, d: str) -> np.ndarray:
+        """A dimension's score: clipped to 1–5 and to its cap, then pulled towards 1 by
+        readability."""
+        return 1.0 + (np.minimum(np.clip(raw, 1.0, 5.0), self.cap[d]) - 1.0) * self.r
 
     def predict(self, p: np.ndarray | None = None) -> np.ndarray:
         p = self.params() if p is None else p
         return ((self.overall(p) >= p[-1]) & ~self.veto).astype(int)
 
-    def loss_grad(self, p: np.ndarray) -> tuple[float, np.ndarray]:
-        """Weighted logistic loss of SHARPNESS·(overall − threshold) on non-vetoed rows."""
+    def loss_grad(self, p: np.ndarray, saturation: float = 0.0) -> tuple[float, np.ndarray]:
+        """Weighted logistic loss of SHARPNESS·(overall − threshold) on non-vetoed rows, plus
+        ``saturation`` × the mean squared distance of raw dimension scores outside 1–5 (a
+        clipped dimension carries no information about the greeting: keeping scores inside
+        the scale keeps every dimension telling greetings apart)."""
         dw = self.weights.dimension_weights
         total = sum(dw.get(d, 0.0) for d in DIMENSIONS)
         raw = self._raw(p)
-        over = sum(np.clip(raw[d], 1.0, 5.0) * dw.get(d, 0.0) for d in DIMENSIONS) / total
+        over = sum(self._dim(raw[d], d) * dw.get(d, 0.0) for d in DIMENSIONS) / total
         sign = 2 * self.y - 1
         z = SHARPNESS * sign * (over - p[-1])
         live = (~self.veto) * self.sample_weight
@@ -154,8 +178,13 @@ class Scorer:
         rule_off = len(p) - 1 - len(self.weights.rules)
         for d in DIMENSIONS:
             k = len(self.names[d])
-            inside = ((raw[d] > 1.0) & (raw[d] < 5.0)).astype(float)
+            inside = ((raw[d] > 1.0) & (raw[d] < np.minimum(5.0, self.cap[d]))).astype(float) \
+                * self.r
             g_d = g_over * inside * dw.get(d, 0.0) / total
+            if saturation:
+                out = np.maximum(raw[d] - 5.0, 0.0) - np.maximum(1.0 - raw[d], 0.0)
+                loss += saturation * float((out ** 2).mean())
+                g_d = g_d + saturation * 2.0 * out / len(out)
             grad[i] = g_d.sum()
             grad[i + 1:i + 1 + k] = self.x[d].T @ g_d
             i += 1 + k
@@ -166,25 +195,46 @@ class Scorer:
         return loss, grad
 
 
+#: Features that measure length alone (their weights are what ``length_cap`` bounds).
+LENGTH_FEATURES = frozenset({"length_log", "length_fit", "too_short", "too_long",
+                             *(f"len_rel_{i}" for i in range(9))})
+
+
 def fit_weights(weights: JudgeWeights, examples: Sequence[Example], steps: int = 60,
-                lr: float = 0.02, l2: float = 0.002) -> float:
+                lr: float = 0.02, l2: float = 0.002, saturation: float = 0.0,
+                length_cap: float | None = None) -> float:
     """Adam steps on the logistic loss (in place); returns the final loss.
 
-    ``l2`` pulls every number towards its value before this call (a trust region per round).
+    ``l2`` pulls every number towards its value before this call (a trust region per round);
+    ``saturation`` weighs the penalty on dimension scores pushed outside 1–5; ``length_cap``
+    bounds the weight of every length feature to ±cap after each step, so length alone can
+    move a dimension by at most that much (labelled data that prefers longer answers cannot
+    turn the judge into a length meter).
     """
     if not examples or steps <= 0:
         return float("nan")
     scorer = Scorer(weights, examples)
     p = scorer.params()
+    bounded = np.zeros(len(p), dtype=bool)
+    if length_cap is not None:
+        i = 0
+        for d in DIMENSIONS:
+            i += 1
+            for f in scorer.names[d]:
+                bounded[i] = f in LENGTH_FEATURES
+                i += 1
+        p[bounded] = np.clip(p[bounded], -length_cap, length_cap)
     anchor_p = p.copy()
     m, v = np.zeros_like(p), np.zeros_like(p)
     loss = float("nan")
     for t in range(1, steps + 1):
-        loss, g = scorer.loss_grad(p)
+        loss, g = scorer.loss_grad(p, saturation)
         g = g + l2 * (p - anchor_p)
         m = 0.9 * m + 0.1 * g
         v = 0.999 * v + 0.001 * g * g
         p = p - lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        if length_cap is not None:
+            p[bounded] = np.clip(p[bounded], -length_cap, length_cap)
     scorer.set_params(p)
     return loss
 
@@ -279,7 +329,7 @@ def review_vetoes(weights: JudgeWeights, examples: Sequence[Example]) -> list[st
     """Switch off vetoes that fire on more good than bad examples; returns the changes."""
     changes = []
     for feat, limit in list(weights.veto.items()):
-        if limit >= VETO_OFF:
+        if limit >= VETO_OFF or feat in PRINCIPLE_VETOES:
             continue
         fired = [ex.label for ex in examples if ex.features.values.get(feat, 0.0) >= limit]
         good, bad = sum(fired), len(fired) - sum(fired)

@@ -61,6 +61,10 @@ class TrainingData:
         self.with_features = with_features
         #: Queries of the adversarial batches (None = the training greetings' own queries).
         self.queries: list[str] | None = None
+        #: (query, response) keys phrase rules may be mined from (None = every row).
+        self.mineable: set[tuple[str, str]] | None = None
+        #: (query, response) keys of the project's own rows (weighted by ``own_weight``).
+        self.own: set[tuple[str, str]] = set()
         self._cache: dict[tuple[str, str], Features] = {}
         self.train_rows, self.dev_rows, self.test_rows = train, dev, test
         self.train = [self.example(r) for r in train]
@@ -112,11 +116,29 @@ def split_groups(groups: list[list[LabelledExample]], dev_fraction: float,
     return train, dev, test
 
 
+def tune_set_rows() -> list[LabelledExample]:
+    """The project's own training text beyond the labelled set: the starter good greetings
+    (1), both sides of every principle pair of the tune split (good = 1, bad = 0) and every
+    degenerate answer of the tune split (0)."""
+    from zhufu.pipeline.data import starter_greetings
+    from zhufu.pipeline.judge.testsets import degenerate_items, principle_pairs
+
+    rows = list(starter_greetings())
+    rows += [LabelledExample(p.query, t, y) for p in principle_pairs(("tune",))
+             for t, y in ((p.good, 1), (p.bad, 0))]
+    rows += [LabelledExample(d.query, d.response, 0) for d in degenerate_items(("tune",))]
+    return rows
+
+
 def load_training_data(cfg: JudgeTrainConfig) -> TrainingData:
-    """The splits ``cfg`` describes, with features (offline backend) computed once."""
+    """The splits ``cfg`` describes, with features (offline backend) computed once.
+
+    The tune split of the judge's own test sets (``tune_sets``) joins the train split only;
+    ``mine_from: labelled`` records which rows phrase rules may come from."""
     from zhufu.pipeline.data import load_labelled
 
     groups = _rows_from(cfg.labelled) if cfg.labelled else [[r] for r in load_labelled(None)]
+    own = {(r.query, r.response) for g in groups for r in g}
     if cfg.pairs:
         groups += _rows_from(cfg.pairs)
     if cfg.dev:
@@ -128,7 +150,14 @@ def load_training_data(cfg: JudgeTrainConfig) -> TrainingData:
         train = [r for i in order[n_test:] for r in groups[i]]
     else:
         train, dev, test = split_groups(groups, cfg.dev_fraction, cfg.test_fraction, cfg.seed)
+    if cfg.tune_sets:
+        extra = tune_set_rows()
+        train = train + extra
+        own |= {(r.query, r.response) for r in extra}
     data = TrainingData(train, dev, test, with_features=cfg.llm.backend == "offline")
+    data.own = own
+    if cfg.mine_from == "labelled":
+        data.mineable = own
     if cfg.queries:
         from zhufu.pipeline.data import load_queries
 

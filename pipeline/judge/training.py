@@ -74,7 +74,15 @@ class Outcome:
     generator: GeneratorState | None = None
 
 
-def _start_weights() -> JudgeWeights:
+def _start_weights(start: str) -> JudgeWeights:
+    """A copy of the weights training starts from: the shipped default judge's, or the
+    hand-set analyser weights."""
+    if start == "default":
+        from zhufu.pipeline.judge.judge import default_state
+
+        w = copy.deepcopy(default_state().weights)
+        w.notes = "trained by zhufu judge train from the shipped default judge"
+        return w
     from zhufu.pipeline.analysis import default_weights
 
     w = default_weights()
@@ -84,8 +92,9 @@ def _start_weights() -> JudgeWeights:
 
 async def _generate(backend: ChatBackend, gen: GeneratorState, goods: list[LabelledExample],
                     rng: random.Random, failures: dict[str, int]
-                    ) -> list[tuple[str, str, int]]:
-    """(query, bad greeting, strategy index) for each good greeting; failures counted."""
+                    ) -> list[tuple[str, str, int, LabelledExample]]:
+    """(query, bad greeting, strategy index, the good it came from) for each good greeting;
+    failures counted."""
     picks = [rng.randrange(len(gen.strategies)) for _ in goods]
     requests = [generator_request(g.query, g.response, gen.strategies[i], rng.randrange(10**9))
                 for g, i in zip(goods, picks, strict=True)]
@@ -97,7 +106,7 @@ async def _generate(backend: ChatBackend, gen: GeneratorState, goods: list[Label
         if not isinstance(text, str) or not text.strip() or text.strip() == g.response:
             failures["generator"] = failures.get("generator", 0) + 1
             continue
-        out.append((g.query, text.strip()[:600], i))
+        out.append((g.query, text.strip()[:600], i, g))
     return out
 
 
@@ -118,13 +127,21 @@ async def train_loop(cfg: JudgeTrainConfig, data: TrainingData, backend: ChatBac
     """
     rng = random.Random(cfg.seed)
     offline = _offline(backend)
-    weights = _start_weights()
+    weights = _start_weights(cfg.start)
     text_rules: list[str] = []
     gen = initial_strategies(cfg.max_rules, cfg.seed)
     failures: dict[str, int] = {"generator": 0, "reflector": 0, "optimiser": 0, "judge": 0}
     train = data.train
     adv_pool: list[Example] = []
-    stats = PhraseStats.of(train) if offline and cfg.reflector else None
+    # phrase rules come only from text that may ship inside the judge (``mine_from``)
+    allowed = None if data.mineable is None else set(data.mineable)
+
+    def may_mine(query: str, text: str) -> bool:
+        return allowed is None or (query, text) in allowed
+
+    mine = offline and cfg.reflector and cfg.mine_from != "none"
+    stats = PhraseStats.of([e for e in train if may_mine(e.query, e.response)]) if mine \
+        else None
     goods = [e for e in data.train_rows if e.label == 1]
     if data.queries:  # adversarial batches on the given queries, where good greetings exist
         asked = set(data.queries)
@@ -161,8 +178,10 @@ async def train_loop(cfg: JudgeTrainConfig, data: TrainingData, backend: ChatBac
         if cfg.adversarial:
             batch = rng.sample(goods, min(cfg.batch_size, len(goods)))
             made = await _generate(backend, gen, batch, rng, failures)
-            adversarial = [Example(q, t, 0, data.features(q, t)) for q, t, _ in made]
-            adv_strategy = [i for *_, i in made]
+            adversarial = [Example(q, t, 0, data.features(q, t)) for q, t, _, _ in made]
+            adv_strategy = [i for _, _, i, _ in made]
+            if allowed is not None:  # a corruption of shippable text is shippable
+                allowed.update((q, t) for q, t, _, g in made if may_mine(g.query, g.response))
         # 2. detector
         if offline:
             adv_pred = list(Scorer(weights, adversarial).predict()) if adversarial else []
@@ -200,20 +219,24 @@ async def train_loop(cfg: JudgeTrainConfig, data: TrainingData, backend: ChatBac
         adv_pool.extend(adversarial)
         notes: list[str] = []
         if offline:
-            pool = train + adv_pool
+            pool = [_weighted(e, cfg.own_weight if (e.query, e.response) in data.own else 1.0)
+                    for e in train] + adv_pool
             if cfg.reflector and reflections:
-                assert stats is not None
-                for e in adversarial:
-                    stats.bad.update(_phrases(e))
-                    stats.n_bad += 1
                 notes += review_vetoes(weights, [e for e in pool if any(
                     b.startswith("veto.") for r in reflections for b in r.blamed)] or pool)
-                mine_rules(weights, [r.response for r in reflections], stats, cfg.max_rules,
-                           rnd)
+                if stats is not None:
+                    for e in adversarial:
+                        if may_mine(e.query, e.response):
+                            stats.bad.update(_phrases(e))
+                            stats.n_bad += 1
+                    mine_rules(weights, [r.response for r in reflections
+                                         if may_mine(r.query, r.response)], stats,
+                               cfg.max_rules, rnd)
                 wrong = {(r.query, r.response) for r in reflections}
-                pool = [Example(e.query, e.response, e.label, e.features,
-                                2.0 if (e.query, e.response) in wrong else 1.0) for e in pool]
-            fit_weights(weights, pool, steps=cfg.steps_per_round, lr=cfg.learning_rate)
+                pool = [_weighted(e, e.weight * 2.0) if (e.query, e.response) in wrong else e
+                        for e in pool]
+            fit_weights(weights, pool, steps=cfg.steps_per_round, lr=cfg.learning_rate,
+                        length_cap=cfg.length_cap)
             text_rules = render_rules(weights, cfg.max_rules)
         elif reflections:
             text_rules = await rewrite_rules_llm(backend, text_rules, reflections,
@@ -238,6 +261,10 @@ async def train_loop(cfg: JudgeTrainConfig, data: TrainingData, backend: ChatBac
     best_state.metadata.update({"best_round": best_round, "rounds": cfg.rounds,
                                 "dev_acc": best_acc, "generator": gen.names()})
     return Outcome(best_state, history, best_round, failures, gen)
+
+
+def _weighted(e: Example, weight: float) -> Example:
+    return e if weight == e.weight else Example(e.query, e.response, e.label, e.features, weight)
 
 
 def _phrases(e: Example) -> set[str]:

@@ -9,11 +9,16 @@ What it does:
    model spec (``tiny``, a local dir, ``models:/…``) loaded with a fresh one-output head;
 3. trains with ``trl.RewardTrainer`` (Bradley-Terry loss ``-log σ(r_chosen - r_rejected)``),
    optionally through LoRA adapters (merged into the saved model), on every rank of a
-   ``torchrun`` launch (DDP);
+   ``torchrun`` launch (DDP); with ``degenerate_negatives`` the training pairs gain extra
+   pairs of a chosen text against a degenerate corruption of itself, so the model learns
+   that text which is not a greeting ranks below any greeting
+   (:func:`degenerate_training_pairs`);
 4. scores both sides of every held-out pair and reports the accuracy overall, on pairs of
    near-same length, and by length-difference band — next to two baselines on the same
    held-out pairs: "longer wins" and a character n-gram TF-IDF logistic regression fitted on
-   the same training split (:mod:`zhufu.pipeline.evaluation.ngram_baseline`);
+   the same training split (:mod:`zhufu.pipeline.evaluation.ngram_baseline`),
+   and runs the judge test suite (:func:`suite_figures`): the AUC of good greetings
+   against the project's degenerate set and pair accuracy on its principle pairs;
 5. logs it to the stage's MLflow run (metrics, a PNG of accuracy by band, the report JSON)
    and returns the trainer; the stage wrapper saves the model and registers it as
    ``cfg.register_as`` on rank 0.
@@ -100,6 +105,46 @@ def baselines(train: Sequence[Any], held_out: Sequence[Any],
     sc = ngram.score([p.chosen for p in held_out]).tolist()
     sr = ngram.score([p.rejected for p in held_out]).tolist()
     return {"longer": longer, "ngram": accuracy_report(held_out, sc, sr)}
+
+
+def degenerate_training_pairs(pairs: Sequence[Any], per_pair: float, seed: int) -> list[Any]:
+    """``round(per_pair × len(pairs))`` extra pairs: a training pair's chosen text against a
+    degenerate corruption of that same text (every kind of
+    :data:`zhufu.pipeline.judge.degenerate.KINDS` in turn).
+
+    >>> from zhufu.pipeline.data import PreferencePair
+    >>> extra = degenerate_training_pairs([PreferencePair("生日祝福", "生日快乐！", "快乐")], 2, 0)
+    >>> [(p.chosen, p.rejected != p.chosen) for p in extra]
+    [('生日快乐！', True), ('生日快乐！', True)]
+    """
+    from zhufu.pipeline.data import PreferencePair
+    from zhufu.pipeline.judge.degenerate import degenerate_pairs
+
+    count = round(per_pair * len(pairs))
+    rows = degenerate_pairs([p.query for p in pairs], [p.chosen for p in pairs], count, seed)
+    return [PreferencePair(q, chosen, bad) for q, chosen, bad, _ in rows if bad != chosen]
+
+
+def suite_figures(model: Any, tokenizer: Any, held_out: Sequence[Any],
+                  max_length: int) -> dict[str, float]:
+    """The judge test suite (:mod:`zhufu.pipeline.evaluation.judge_suite`) for the model:
+    AUC of good greetings (the project's and the held-out chosen ones) against the
+    degenerate set, overall and per split, and pair accuracy on the principle pairs."""
+    from zhufu.pipeline.evaluation.judge_suite import run_suite
+    from zhufu.pipeline.rewards.rm import score_with
+
+    def scorer(texts: Sequence[tuple[str, str]]) -> tuple[list[float], None]:
+        return [float(x) for x in score_with(model, tokenizer, [q for q, _ in texts],
+                                             [t for _, t in texts],
+                                             max_length=max_length)], None
+
+    suite = run_suite(scorer, [(p.query, p.chosen) for p in held_out])
+    deg, pairs = suite["degenerate"], suite["pairs"]
+    out = {"suite/degenerate_auc": deg["auc"]}
+    out.update({f"suite/degenerate_auc_{k}": v["auc"] for k, v in deg["by_split"].items()})
+    out.update({f"suite/pair_acc_{k}": v["pair_acc"] for k, v in pairs.items()
+                if isinstance(v, dict) and "pair_acc" in v})
+    return out
 
 
 def pair_dataset(tokenizer: Any, pairs: Sequence[Any], max_length: int) -> Any:
@@ -198,7 +243,8 @@ def plot_bands(reports: dict[str, dict[str, float]], path: Path) -> Path:
 
 #: Metrics of the result (the MLflow run has every band as well).
 SUMMARY = ("rm/acc", "rm/acc_near", "ngram/acc", "ngram/acc_near", "longer/acc",
-           "longer/acc_near", "rm/n", "rm/n_near", "train_loss", "train_seconds")
+           "longer/acc_near", "rm/n", "rm/n_near", "train_loss", "train_seconds",
+           "suite/degenerate_auc", "suite/degenerate_auc_final", "suite/pair_acc_held_out")
 
 
 def train_rm(cfg: RewardModelConfig) -> StageOutput:
@@ -209,12 +255,15 @@ def train_rm(cfg: RewardModelConfig) -> StageOutput:
 
     pairs = load_pairs(cfg.data)
     train_pairs, held_out = split_pairs(pairs, cfg.eval_fraction, cfg.seed)
+    extra = degenerate_training_pairs(train_pairs, cfg.degenerate_negatives, cfg.seed)
     tracking.log_dataset(cfg.data or STARTER_URI, "preference-pairs", "training")
-    model, tokenizer = build_model(cfg, train_pairs)
+    model, tokenizer = build_model(cfg, train_pairs + extra)
     n_params = sum(p.numel() for p in model.parameters())
     tracking.log_metrics({"data/train_pairs": len(train_pairs),
+                          "data/degenerate_pairs": len(extra),
                           "data/eval_pairs": len(held_out), "model/params": n_params})
-    trainer, timing = train(cfg, model, tokenizer, train_pairs, [mlflow_metrics_callback()])
+    trainer, timing = train(cfg, model, tokenizer, train_pairs + extra,
+                            [mlflow_metrics_callback()])
     model = trainer.model
     model.config.zhufu_max_length = cfg.max_length
     model.eval()
@@ -225,7 +274,8 @@ def train_rm(cfg: RewardModelConfig) -> StageOutput:
                     max_length=cfg.max_length)
     reports = {"rm": accuracy_report(held_out, sc, sr), **baselines(train_pairs, held_out,
                                                                      cfg.seed)}
-    metrics = {**timing, "model_params": float(n_params)}
+    metrics = {**timing, "model_params": float(n_params),
+               **suite_figures(model, tokenizer, held_out, cfg.max_length)}
     for scorer, rep in reports.items():
         metrics.update({f"{scorer}/{k}": v for k, v in rep.items()
                         if not (isinstance(v, float) and math.isnan(v))})

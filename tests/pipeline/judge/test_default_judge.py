@@ -1,7 +1,8 @@
 """The shipped default judge (trained by examples/judge.yaml): it is what ``load_judge()``
-and ``zhufu judge score`` use, it explains every verdict per dimension, and on a sample of
-the recipe's held-out test split (never trained on) it beats the best length rule fitted on
-the recipe's train split.
+and ``zhufu judge score`` use, it explains every verdict per dimension, on a sample of the
+recipe's held-out test split (never trained on) it beats the best length rule fitted on the
+recipe's train split, it holds no text from the paper, and it meets issue 12's aims on the
+project's own test sets.
 """
 
 from __future__ import annotations
@@ -67,3 +68,32 @@ def test_default_judge_beats_the_length_rule_on_held_out_rows(held_out) -> None:
     for res in results[:20]:
         assert set(res.scores) == set(DIMENSION_KEYS) and res.reason
         assert set(res.reasons) == set(DIMENSION_KEYS)
+
+
+def test_shipped_rules_hold_only_the_projects_own_text() -> None:
+    """The shipped judge's phrase rules were mined from the project's own text (starter set,
+    the tune split of its test sets), so the package carries no text from the paper."""
+    from zhufu.pipeline.judge.rounds import tune_set_rows
+
+    own = "\n".join(r.response for r in (*starter_labelled(), *tune_set_rows()))
+    shipped = JudgeState.load(DEFAULT_JUDGE_FILE).weights
+    assert shipped.rules
+    for rule in shipped.rules:
+        for phrase in rule.pattern.replace("\\", "").split("|"):
+            assert phrase in own, (phrase, rule.note)
+
+
+def test_default_judge_on_its_test_sets() -> None:
+    """Issue 12's aims for the shipped judge, on the project's own test sets: degenerate
+    answers all labelled bad and ranked below good greetings; on the held-out third of the
+    principle pairs the good greeting ranks higher in >= 92 % and labels are right in >= 88 %;
+    degenerate text scores 1 on every dimension."""
+    from zhufu.pipeline.evaluation.judge_suite import judge_scorer, run_suite
+
+    report = run_suite(judge_scorer())
+    deg, pairs = report["degenerate"], report["pairs"]
+    assert deg["bad_share"] >= 0.99 and deg["auc"] >= 0.995, deg["highest"]
+    assert pairs["held_out"]["pair_acc"] >= 0.92 and pairs["held_out"]["label_acc"] >= 0.88
+    assert pairs["final"]["pair_acc"] >= 0.92, pairs["misranked"]
+    res = asyncio.run(load_judge().score_many([("生日祝福语", "。"), ("生日祝福语", "，，，，")]))
+    assert all(r.overall == 1.0 and set(r.scores.values()) == {1.0} for r in res)

@@ -50,7 +50,8 @@ def small_data(shared_data: Path) -> TrainingData:
 
 
 def _cfg(**kw: object) -> JudgeTrainConfig:
-    base = {"rounds": 3, "batch_size": 16, "max_rules": 3, "steps_per_round": 60}
+    base = {"rounds": 3, "batch_size": 16, "max_rules": 3, "steps_per_round": 60,
+            "start": "hand-set"}
     return JudgeTrainConfig(**{**base, **kw})
 
 
@@ -83,6 +84,49 @@ def test_dev_accuracy_rises_over_rounds(small_data: TrainingData) -> None:
     from zhufu.pipeline.judge.rounds import evaluate_split
 
     assert evaluate_split(out.state.weights, small_data.dev)["acc"] == pytest.approx(max(accs))
+
+
+def test_rules_come_only_from_mineable_text_and_principles_stay(
+        small_data: TrainingData) -> None:
+    """mine_from=labelled: every phrase of every mined rule occurs in the text allowed to
+    ship (the project's own rows), none only in the paper's pairs; training never switches a
+    principle veto off, never touches the readability gate or the caps, and starting from
+    the shipped judge keeps what it knows about degenerate text."""
+    from zhufu.pipeline.analysis import analyse
+    from zhufu.pipeline.judge.optimiser import PRINCIPLE_VETOES, VETO_OFF
+    from zhufu.pipeline.judge.rounds import tune_set_rows
+
+    own_rows = [*starter_labelled(), *tune_set_rows()]
+    data = TrainingData(small_data.train_rows + own_rows, small_data.dev_rows, [])
+    data.mineable = {(r.query, r.response) for r in own_rows}
+    out = asyncio.run(train_loop(_cfg(max_rules=10, mine_from="labelled", rounds=1), data,
+                                 OfflineBackend()))
+    shippable = "\n".join(r.response for r in own_rows)
+    assert out.state.weights.rules  # the check below is not vacuous
+    for rule in out.state.weights.rules:
+        for phrase in rule.pattern.replace("\\", "").split("|"):
+            assert phrase in shippable, (phrase, rule.note)
+    none_out = asyncio.run(train_loop(_cfg(mine_from="none", rounds=1), data,
+                                      OfflineBackend()))
+    assert none_out.state.weights.rules == []
+    from_shipped = asyncio.run(train_loop(_cfg(start="default", rounds=1), small_data,
+                                          OfflineBackend()))
+    for w in (out.state.weights, from_shipped.state.weights):
+        assert all(w.veto[v] < VETO_OFF for v in PRINCIPLE_VETOES if v in w.veto)
+        assert w.caps["taboo"] == {"cultural_appropriateness": 1.5}
+        for text in ("。", "，，，，", "生日快乐生日快乐生日快乐生日快乐"):
+            a = analyse("生日祝福语", text, w)
+            assert a.verdict == "bad" and a.overall == 1.0
+
+
+def test_length_cap_bounds_every_length_weight(small_data: TrainingData) -> None:
+    from zhufu.pipeline.judge.optimiser import LENGTH_FEATURES
+
+    out = asyncio.run(train_loop(_cfg(length_cap=0.2, rounds=2, steps_per_round=200,
+                                      learning_rate=0.1), small_data, OfflineBackend()))
+    weights = out.state.weights.weights
+    capped = [w for d in weights.values() for f, w in d.items() if f in LENGTH_FEATURES]
+    assert capped and all(abs(w) <= 0.2 + 1e-9 for w in capped)
 
 
 def test_garbage_llm_round_completes_with_counted_failures() -> None:
