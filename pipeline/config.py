@@ -275,6 +275,10 @@ class JudgeTrainConfig(StageConfig):
                             "sets (principle pairs, degenerate answers).")
     own_weight: float = Field(1.0, gt=0, description="Sample weight of the project's own rows "
                               "('labelled', starter greetings, tune sets) against 'pairs' rows.")
+    anchor: float = Field(1.0, ge=0, description="How strongly each round's optimiser pulls "
+                          "every weight back towards its value at the start of the round (a "
+                          "trust region: larger keeps a judge trained on little data close "
+                          "to the one it started from).")
     length_cap: float | None = Field(None, gt=0, description="Largest |weight| of any length "
                                      "feature: how far length alone may move a dimension "
                                      "score (None = unbounded).")

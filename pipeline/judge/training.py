@@ -236,7 +236,7 @@ async def train_loop(cfg: JudgeTrainConfig, data: TrainingData, backend: ChatBac
                 pool = [_weighted(e, e.weight * 2.0) if (e.query, e.response) in wrong else e
                         for e in pool]
             fit_weights(weights, pool, steps=cfg.steps_per_round, lr=cfg.learning_rate,
-                        length_cap=cfg.length_cap)
+                        l2=cfg.anchor, length_cap=cfg.length_cap)
             text_rules = render_rules(weights, cfg.max_rules)
         elif reflections:
             text_rules = await rewrite_rules_llm(backend, text_rules, reflections,

@@ -51,7 +51,7 @@ def small_data(shared_data: Path) -> TrainingData:
 
 def _cfg(**kw: object) -> JudgeTrainConfig:
     base = {"rounds": 3, "batch_size": 16, "max_rules": 3, "steps_per_round": 60,
-            "start": "hand-set"}
+            "start": "hand-set", "anchor": 0.002}
     return JudgeTrainConfig(**{**base, **kw})
 
 
@@ -117,6 +117,30 @@ def test_rules_come_only_from_mineable_text_and_principles_stay(
         for text in ("。", "，，，，", "生日快乐生日快乐生日快乐生日快乐"):
             a = analyse("生日祝福语", text, w)
             assert a.verdict == "bad" and a.overall == 1.0
+
+
+def test_anchor_keeps_a_judge_near_where_it_started(small_data: TrainingData) -> None:
+    """The same optimiser steps from the shipped judge move its weights less with a strong
+    anchor (how zhufu run keeps a judge trained on the small starter set near the shipped
+    one), and training passes ``anchor`` to the optimiser."""
+    import copy
+    import inspect
+
+    from zhufu.pipeline.judge import training
+    from zhufu.pipeline.judge.judge import default_state
+    from zhufu.pipeline.judge.optimiser import fit_weights
+
+    start = default_state().weights
+
+    def moved(anchor: float) -> float:
+        w = copy.deepcopy(start)
+        fit_weights(w, small_data.train, steps=150, lr=0.05, l2=anchor)
+        return sum(abs(w.weights[d].get(f, 0.0) - v) for d in start.weights
+                   for f, v in start.weights[d].items()) + abs(w.threshold - start.threshold)
+
+    loose, tight = moved(0.002), moved(1.0)
+    assert loose > 0.5 and tight < 0.5 * loose, (loose, tight)
+    assert "l2=cfg.anchor" in inspect.getsource(training.train_loop)
 
 
 def test_length_cap_bounds_every_length_weight(small_data: TrainingData) -> None:
