@@ -158,11 +158,8 @@ class Scorer:
         p = self.params() if p is None else p
         return ((self.overall(p) >= p[-1]) & ~self.veto).astype(int)
 
-    def loss_grad(self, p: np.ndarray, saturation: float = 0.0) -> tuple[float, np.ndarray]:
-        """Weighted logistic loss of SHARPNESS·(overall − threshold) on non-vetoed rows, plus
-        ``saturation`` × the mean squared distance of raw dimension scores outside 1–5 (a
-        clipped dimension carries no information about the greeting: keeping scores inside
-        the scale keeps every dimension telling greetings apart)."""
+    def loss_grad(self, p: np.ndarray) -> tuple[float, np.ndarray]:
+        """Weighted logistic loss of SHARPNESS·(overall − threshold) on non-vetoed rows."""
         dw = self.weights.dimension_weights
         total = sum(dw.get(d, 0.0) for d in DIMENSIONS)
         raw = self._raw(p)
@@ -181,10 +178,6 @@ class Scorer:
             inside = ((raw[d] > 1.0) & (raw[d] < np.minimum(5.0, self.cap[d]))).astype(float) \
                 * self.r
             g_d = g_over * inside * dw.get(d, 0.0) / total
-            if saturation:
-                out = np.maximum(raw[d] - 5.0, 0.0) - np.maximum(1.0 - raw[d], 0.0)
-                loss += saturation * float((out ** 2).mean())
-                g_d = g_d + saturation * 2.0 * out / len(out)
             grad[i] = g_d.sum()
             grad[i + 1:i + 1 + k] = self.x[d].T @ g_d
             i += 1 + k
@@ -201,15 +194,14 @@ LENGTH_FEATURES = frozenset({"length_log", "length_fit", "too_short", "too_long"
 
 
 def fit_weights(weights: JudgeWeights, examples: Sequence[Example], steps: int = 60,
-                lr: float = 0.02, l2: float = 0.002, saturation: float = 0.0,
-                length_cap: float | None = None) -> float:
+                lr: float = 0.02, l2: float = 0.002, length_cap: float | None = None
+                ) -> float:
     """Adam steps on the logistic loss (in place); returns the final loss.
 
     ``l2`` pulls every number towards its value before this call (a trust region per round);
-    ``saturation`` weighs the penalty on dimension scores pushed outside 1–5; ``length_cap``
-    bounds the weight of every length feature to ±cap after each step, so length alone can
-    move a dimension by at most that much (labelled data that prefers longer answers cannot
-    turn the judge into a length meter).
+    ``length_cap`` bounds the weight of every length feature to ±cap after each step, so
+    length alone can move a dimension by at most that much (labelled data that prefers longer
+    answers cannot turn the judge into a length meter).
     """
     if not examples or steps <= 0:
         return float("nan")
@@ -228,7 +220,7 @@ def fit_weights(weights: JudgeWeights, examples: Sequence[Example], steps: int =
     m, v = np.zeros_like(p), np.zeros_like(p)
     loss = float("nan")
     for t in range(1, steps + 1):
-        loss, g = scorer.loss_grad(p, saturation)
+        loss, g = scorer.loss_grad(p)
         g = g + l2 * (p - anchor_p)
         m = 0.9 * m + 0.1 * g
         v = 0.999 * v + 0.001 * g * g

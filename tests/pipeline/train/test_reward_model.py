@@ -76,6 +76,24 @@ def test_accuracy_report_counts_near_same_length() -> None:
     assert rep["n_band/50-100pct"] == 1 and rep["acc_band/50-100pct"] == 0.0
 
 
+def test_degenerate_training_pairs_pit_a_greeting_against_its_own_corruption() -> None:
+    """degenerate_negatives: round(k × n) extra pairs, each a training pair's chosen text
+    against a corruption of it that the shared readability check calls unreadable or the
+    judge's gate calls degenerate; 0 adds none; the held-out pairs are never used."""
+    from zhufu.pipeline.analysis.degeneracy import READABLE_AT, readability
+    from zhufu.pipeline.data import starter_pairs
+
+    train = starter_pairs()[:40]
+    extra = R.degenerate_training_pairs(train, 0.5, seed=1)
+    assert len(extra) == 20 and R.degenerate_training_pairs(train, 0.0, seed=1) == []
+    assert R.degenerate_training_pairs(train, 0.5, seed=1) == extra  # seeded
+    chosen = {(p.query, p.chosen) for p in train}
+    for p in extra:
+        assert (p.query, p.chosen) in chosen and p.rejected != p.chosen
+    bad = [p for p in extra if readability(p.query, p.rejected).readability < READABLE_AT]
+    assert len(bad) >= 0.9 * len(extra), [p.rejected for p in extra if p not in bad]
+
+
 def test_char_rm_learns_a_marker_beyond_length() -> None:
     """Length carries no signal here (both sides are equally long); the RM must find 福.
 
@@ -124,6 +142,9 @@ def test_train_rm_registers_and_cli_scores_in_order(home: Path, tmp_path: Path,
     for key in ("rm/acc", "rm/n_near", "ngram/acc", "longer/acc", "rm/n"):
         assert key in result["metrics"], key
     assert result["metrics"]["rm/n"] == 12
+    # the judge test suite ran on the model (AUC of good greetings against degenerate text)
+    assert 0 <= result["metrics"]["suite/degenerate_auc"] <= 1
+    assert 0 <= result["metrics"]["suite/pair_acc_held_out"] <= 1
 
     import mlflow
 
