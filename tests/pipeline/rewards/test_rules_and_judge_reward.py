@@ -11,7 +11,7 @@ from zhufu.pipeline.llm.base import ChatBackend, ChatRequest, ChatResponse, LLME
 from zhufu.pipeline.llm.offline import OfflineBackend
 from zhufu.pipeline.rewards.judge_reward import JudgeReward
 
-GOOD = "愿你在新的一岁里，眼里有光，心中有爱，所求皆如愿，所行皆坦途。生日快乐！"
+GOOD = "生日快乐！今天的蛋糕我包了，愿你往后每一年都像今天这样，笑得比烛光还亮。"
 LISTED = "好的，以下是几条祝福语：\n1. 生日快乐！\n2. 天天开心！\n3. 万事如意！"
 REPEATED = "生日快乐生日快乐生日快乐生日快乐生日快乐生日快乐！"
 
