@@ -30,6 +30,10 @@ REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "images" / "trainer" / "Dockerfile"
 PIP = Path(sys.executable).parent / "pip"
 PLATFORM = "manylinux_2_28_x86_64"
+#: What pip on the image (glibc 2.28) installs: its own tag and every older manylinux tag
+#: (orjson, for one, publishes manylinux_2_17 wheels only).
+PLATFORM_TAGS = [f"manylinux_2_{minor}_x86_64" for minor in range(28, 16, -1)] + [
+    "manylinux2014_x86_64", "manylinux1_x86_64"]
 #: Packages published as source only: their metadata is read from the sdist's PKG-INFO.
 SDIST_ONLY = {"deepspeed"}
 #: Build arguments of the Dockerfile that pin a Python package.
@@ -142,7 +146,8 @@ def wheel_metadata(pins: dict[str, str], python: str) -> dict[str, Meta]:
         report = Path(tmp) / "report.json"
         proc = subprocess.run(
             [str(PIP), "install", "--dry-run", "--no-deps", "--ignore-installed", "--quiet",
-             "--report", str(report), "--only-binary=:all:", "--platform", PLATFORM,
+             "--report", str(report), "--only-binary=:all:",
+             *[arg for tag in PLATFORM_TAGS for arg in ("--platform", tag)],
              "--python-version", python, "--target", str(Path(tmp) / "t"), *specs],
             capture_output=True, text=True, timeout=300)
         if proc.returncode:
