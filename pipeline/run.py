@@ -183,7 +183,7 @@ def _record(state: RunState, stage: str, result: StageResult) -> None:
         keep = tuple(k for k in result.metrics if "acc" in k or "fooled" in k)
     elif stage == "grpo":
         state.outputs["grpo_policy"] = "models:/zhufu-policy@grpo"
-        keep = ("steps",)
+        keep = ("steps", *(k for k in result.metrics if k.startswith("readable_share/")))
     prefix = {"train-rm": "rm", "judge-train": "judge"}.get(stage, stage)
     state.metrics.update({f"{prefix}/{k}": result.metrics.get(k, float("nan")) for k in keep})
 
@@ -261,10 +261,10 @@ def _figures(name: str, state: RunState) -> str:
         return f"{m.get('curate/pairs', 0):.0f} pairs"
     if name == "train-rm":
         return ", ".join(f"{k.removeprefix('rm/')} {v:.2f}" for k, v in m.items()
-                         if k.startswith("rm/"))
+                         if k.startswith("rm/") and k.endswith("acc"))
     if name == "judge-train":
-        return ", ".join(f"{k.removeprefix('judge/')} {v:.3f}" for k, v in m.items()
-                         if k.startswith("judge/"))
+        return ", ".join(f"{k} {m[f'judge/{k}']:.3f}" for k in ("dev_acc_best", "test_acc")
+                         if f"judge/{k}" in m)
     if name == "grpo" and "grpo/readable_share/first" in m:
         return (f"{m['grpo/steps']:.0f} steps, readable share of completions "
                 f"{m['grpo/readable_share/first']:.0%} → {m['grpo/readable_share/last']:.0%} "
