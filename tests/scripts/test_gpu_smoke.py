@@ -72,7 +72,10 @@ def test_gpu_smoke_script_runs_on_cpu(tmp_path: Path) -> None:
     line = json.loads(proc.stdout.strip().splitlines()[-1])
     assert line["problems"] == []
     assert (line["steps"], line["resumed_from_step"]) == (4, 2)
-    assert (line["mlflow_runs"], line["model_versions"]) == (2, 2)
+    # base + resume, and one more run and version per optional try that ran (ZeRO-3 runs on
+    # CPU wherever DeepSpeed is installed, as make install does)
+    ran = 2 + sum(1 for state in line["optional"].values() if state == "passed")
+    assert (line["mlflow_runs"], line["model_versions"]) == (ran, ran)
     assert line["s_per_step"] > 0 and line["tokens_per_s_per_gpu"] > 0
     assert line["optional"]["vllm"] == "skipped"
-    assert "zero3: skipped" in proc.stdout or line["optional"]["zero3"] == "passed"
+    assert line["optional"]["zero3"] in ("passed", "skipped")
