@@ -4,6 +4,10 @@ tiny models → SFT on the starter greetings → multi-agent curation of the SFT
 samples (offline analyser backend) → reward model on the curated pairs → adversarial judge
 training → GRPO with the judge (or RM, or both) → SFT vs GRPO on held-out queries → registry.
 
+With several rewards (``--reward rm,judge``) one GRPO run per reward starts from the same
+SFT policy (same steps, prompts and seed), each registered under its own alias
+(``zhufu-policy@grpo-rm``…), and every policy is compared with every other.
+
 Every stage runs through the same wrapper as its own command (``zhufu sft``…), from the
 stage table, with a small config; each logs its own MLflow run nested under one ``run``
 parent. The console shows one line per stage; everything the stages print goes to
@@ -17,6 +21,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,18 +34,37 @@ from zhufu.pipeline.config import (
     SFTConfig,
     StageConfig,
 )
+from zhufu.pipeline.errors import ConfigError
 from zhufu.pipeline.results import StageResult
 from zhufu.pipeline.stage_runner import run_stage
 from zhufu.pipeline.stages import STAGES
 
 RewardChoice = Literal["judge", "rm", "mix"]
+#: GRPO rewards ``zhufu run`` knows: the trained judge, the reward model, their weighted sum.
+REWARDS: tuple[RewardChoice, ...] = ("judge", "rm", "mix")
+
+
+def parse_rewards(text: str) -> tuple[RewardChoice, ...]:
+    """``"rm,judge"`` → ``("rm", "judge")``: a comma list of :data:`REWARDS`, each once.
+
+    >>> parse_rewards("rm, judge")
+    ('rm', 'judge')
+    """
+    names = [n.strip() for n in text.split(",")]
+    for name in names:
+        if name not in REWARDS:
+            raise ConfigError(f"--reward: expected judge, rm or mix, got {name!r}")
+    if len(set(names)) < len(names):
+        raise ConfigError(f"--reward: each reward at most once, got {text!r}")
+    return tuple(names)  # type: ignore[return-value]
 
 
 @dataclass
 class RunSettings:
     """Knobs of the embedded default (sized for a 2-core CPU in ≤ 10 minutes)."""
 
-    reward: RewardChoice = "judge"
+    #: One GRPO policy per reward, all from the same SFT policy.
+    rewards: tuple[RewardChoice, ...] = ("judge",)
     #: SFT data: the starter greetings of the training queries plus this many generated
     #: ones (zhufu.pipeline.data.compose); this many generated queries are held out.
     sft_generated: int = 3000
@@ -79,6 +103,8 @@ class RunState:
     outputs: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: Policy name in the report → model URI, in the order they were trained.
+    policies: dict[str, str] = field(default_factory=dict)
 
 
 def sft_rows(s: RunSettings) -> tuple[list[Any], list[str], list[str]]:
@@ -148,29 +174,40 @@ def _train_judge(state: RunState, s: RunSettings) -> JudgeTrainConfig:
                             rounds=s.judge_rounds, seed=s.seed)
 
 
-def _grpo(state: RunState, s: RunSettings) -> GRPOConfig:
+def _grpo(state: RunState, s: RunSettings, reward: RewardChoice, name: str) -> GRPOConfig:
+    """GRPO from the SFT policy with ``reward``; every arm gets the same steps, prompts and
+    seed, its own checkpoints and, next to other arms, its own alias (``name``)."""
     rewards = {"judge": [RewardSpec(name="judge", model=state.outputs["judge"])],
                "rm": [RewardSpec(name="rm", model=state.outputs["reward_model"])],
                "mix": [RewardSpec(name="judge", model=state.outputs["judge"]),
                        RewardSpec(name="rm", model=state.outputs["reward_model"], weight=0.5)]
-               }[s.reward]
+               }[reward]
     rewards += [RewardSpec(name="format", weight=0.5), RewardSpec(name="repetition", weight=0.25)]
     return GRPOConfig(
         experiment=s.experiment, policy=state.outputs["sft_policy"], preset="tiny",
         prompts=state.outputs["train_queries"], rewards=rewards, max_steps=s.grpo_steps,
-        save_steps=max(1, s.grpo_steps // 2), checkpoint_dir=str(state.work / "grpo-ckpt"),
+        save_steps=max(1, s.grpo_steps // 2), checkpoint_dir=str(state.work / f"{name}-ckpt"),
         resume="never", seed=s.seed, learning_rate=s.grpo_learning_rate, beta=s.grpo_beta,
-        batch_size=s.grpo_batch_size)
+        batch_size=s.grpo_batch_size, alias=name)
 
 
-def _record(state: RunState, stage: str, result: StageResult) -> None:
-    """Keep what later stages and the report need from a stage's result."""
+def grpo_arms(s: RunSettings) -> list[tuple[str, RewardChoice]]:
+    """(policy name, reward) of every GRPO run: ``grpo`` alone, else ``grpo-<reward>``."""
+    if len(s.rewards) == 1:
+        return [("grpo", s.rewards[0])]
+    return [(f"grpo-{r}", r) for r in s.rewards]
+
+
+def _record(state: RunState, step: Step, result: StageResult) -> None:
+    """Keep what later stages and the report need from a step's result."""
     def version(name: str) -> str:
         return f"models:/{name}/{result.registered[name]}"
 
+    stage = step.stage
     keep: tuple[str, ...] = ()
     if stage == "sft":
         state.outputs["sft_policy"] = "models:/zhufu-policy@sft"
+        state.policies["sft"] = state.outputs["sft_policy"]
         keep = ("train_loss",)
     elif stage == "curate":
         state.outputs["pairs"] = result.outputs["pairs"]
@@ -182,29 +219,47 @@ def _record(state: RunState, stage: str, result: StageResult) -> None:
         state.outputs["judge"] = version("zhufu-judge")
         keep = tuple(k for k in result.metrics if "acc" in k or "fooled" in k)
     elif stage == "grpo":
-        state.outputs["grpo_policy"] = "models:/zhufu-policy@grpo"
+        state.outputs[f"{step.name}_policy"] = version("zhufu-policy")
+        state.policies[step.name] = state.outputs[f"{step.name}_policy"]
         keep = ("steps", *(k for k in result.metrics if k.startswith("readable_share/")))
-    prefix = {"train-rm": "rm", "judge-train": "judge"}.get(stage, stage)
-    state.metrics.update({f"{prefix}/{k}": result.metrics.get(k, float("nan")) for k in keep})
+    state.metrics.update({f"{step.prefix}/{k}": result.metrics.get(k, float("nan"))
+                          for k in keep})
 
 
 def _compare(state: RunState, s: RunSettings) -> dict[str, Any]:
     from zhufu.pipeline.evaluation.compare import compare_policies
 
-    return compare_policies({"sft": state.outputs["sft_policy"],
-                             "grpo": state.outputs["grpo_policy"]},
-                            prompts=state.outputs["held_out_queries"],
+    return compare_policies(state.policies, prompts=state.outputs["held_out_queries"],
                             max_prompts=s.compare_prompts, judge=state.outputs.get("judge"),
                             reward_model=state.outputs.get("reward_model"), bootstrap=500,
                             seed=s.seed, samples_per_prompt=s.compare_samples)
 
 
-#: The loop after the data is prepared: a stage of :data:`~zhufu.pipeline.stages.STAGES`
-#: and the config ``zhufu run`` gives it, built from what the earlier stages produced.
-STEPS: list[tuple[str, Callable[[RunState, RunSettings], StageConfig]]] = [
-    ("sft", _sft), ("curate", _curate), ("train-rm", _train_rm),
-    ("judge-train", _train_judge), ("grpo", _grpo),
-]
+@dataclass(frozen=True)
+class Step:
+    """One stage run of the loop: ``name`` labels its progress line, its metrics and what it
+    leaves for later steps; ``config`` builds the stage's config from what earlier steps
+    produced."""
+
+    name: str
+    stage: str  # a key of zhufu.pipeline.stages.STAGES
+    config: Callable[[RunState, RunSettings], StageConfig]
+
+    @property
+    def prefix(self) -> str:
+        """Prefix of the step's metrics in the report (``rm/…``, ``grpo-judge/…``)."""
+        return {"train-rm": "rm", "judge-train": "judge"}.get(self.name, self.name)
+
+
+def plan(s: RunSettings) -> list[Step]:
+    """The loop after the data is prepared: SFT, curation, reward model, judge, then one
+    GRPO run per reward (:func:`grpo_arms`)."""
+    steps = [Step("sft", "sft", _sft), Step("curate", "curate", _curate),
+             Step("train-rm", "train-rm", _train_rm),
+             Step("judge-train", "judge-train", _train_judge)]
+    steps += [Step(name, "grpo", partial(_grpo, reward=reward, name=name))
+              for name, reward in grpo_arms(s)]
+    return steps
 
 
 def summary_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -218,6 +273,17 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
     rows.append(("mean length (chars)", *(f"{p['mean_length']:.1f}" for p in policies)))
     rows.append(("readable share", *(f"{p['readable_share']:.0%}" for p in policies)))
     return rows
+
+
+def pairwise_metrics(report: dict[str, Any]) -> dict[str, float]:
+    """MLflow metrics of the comparison: ``win_rate`` / ``lc_win_rate`` of the first pair
+    (GRPO over SFT in a one-reward run) and ``win_rate/B_vs_A`` … for every pair."""
+    first = report["pairwise"][0]
+    out = {"win_rate": first["win_rate"], "lc_win_rate": first["lc_win_rate"]}
+    for pair in report["pairwise"]:
+        out.update({f"{k}/{pair['b']}_vs_{pair['a']}": pair[k]
+                    for k in ("win_rate", "lc_win_rate")})
+    return out
 
 
 def print_summary(report: dict[str, Any]) -> None:
@@ -235,10 +301,11 @@ def print_summary(report: dict[str, Any]) -> None:
     for pair in report["pairwise"]:
         ci = pair.get("ci95", {})
         who = f"{pair['b'].upper()} over {pair['a'].upper()}"
-        table.add_row(f"win rate ({who})", *blank,
-                      f"{pair['win_rate']:.2f} {_ci(ci.get('win_rate'))}")
-        table.add_row(f"length-controlled win rate ({who})", *blank,
-                      f"{pair['lc_win_rate']:.2f} {_ci(ci.get('lc_win_rate'))}")
+        for label, key in (("win rate", "win_rate"), ("length-controlled win rate",
+                                                      "lc_win_rate")):
+            cells = [""] * len(names)  # the figure goes in B's column
+            cells[names.index(pair["b"])] = f"{pair[key]:.2f} {_ci(ci.get(key))}"
+            table.add_row(f"{label} ({who})", *cells)
     for key, value in report["stage_seconds"].items():
         table.add_row(f"{key} (s)", *blank, f"{value:.0f}")
     table.add_row("wall time (s)", *blank, f"{report['wall_seconds']:.0f}")
@@ -249,9 +316,15 @@ def _ci(bounds: list[float] | None) -> str:
     return f"[{bounds[0]:.2f}, {bounds[1]:.2f}]" if bounds else ""
 
 
-def _figures(name: str, state: RunState) -> str:
-    """What a stage's progress line shows after its time."""
+def _figures(name: str, state: RunState, stage: str | None = None) -> str:
+    """What a step's progress line shows after its time (``stage``: the step's stage when
+    its name differs, as for ``grpo-rm``)."""
     m = state.metrics
+    if stage == "grpo" and f"{name}/readable_share/first" in m:
+        return (f"{m[f'{name}/steps']:.0f} steps, readable share of completions "
+                f"{m[f'{name}/readable_share/first']:.0%} → "
+                f"{m[f'{name}/readable_share/last']:.0%} "
+                f"(lowest {m[f'{name}/readable_share/min']:.0%})")
     if name == "data":
         return (f"{m['sft/examples']} SFT examples, {m['queries/train']} training / "
                 f"{m['queries/held_out']} held-out queries")
@@ -265,10 +338,6 @@ def _figures(name: str, state: RunState) -> str:
     if name == "judge-train":
         return ", ".join(f"{k} {m[f'judge/{k}']:.3f}" for k in ("dev_acc_best", "test_acc")
                          if f"judge/{k}" in m)
-    if name == "grpo" and "grpo/readable_share/first" in m:
-        return (f"{m['grpo/steps']:.0f} steps, readable share of completions "
-                f"{m['grpo/readable_share/first']:.0%} → {m['grpo/readable_share/last']:.0%} "
-                f"(lowest {m['grpo/readable_share/min']:.0%})")
     return ""
 
 
@@ -298,30 +367,31 @@ def run_all(settings: RunSettings | None = None, report_path: str | None = None)
     tracking.configure()
     state = RunState(work=data_dir() / "run")
     state.work.mkdir(parents=True, exist_ok=True)
-    progress = StageProgress(state.work / "run.log", total=len(STEPS) + 3)
+    steps = plan(s)
+    progress = StageProgress(state.work / "run.log", total=len(steps) + 3)
     with progress.stage("models", state.seconds):
         tiny_policy_path()
         tiny_reward_model_path()
     with mlflow.start_run(experiment_id=tracking.ensure_experiment(s.experiment),
                           run_name="zhufu-run", tags={"zhufu.stage": "run"}):
-        mlflow.log_params({"reward": s.reward, "grpo_steps": s.grpo_steps,
+        mlflow.log_params({"reward": ",".join(s.rewards), "grpo_steps": s.grpo_steps,
                            "sft_epochs": s.sft_epochs, "judge_rounds": s.judge_rounds})
         with progress.stage("data", state.seconds) as line:
             _prepare_data(state, s)
             line.done(_figures("data", state))
-        for name, config in STEPS:
-            with progress.stage(name, state.seconds) as line:
-                _record(state, name, run_stage(STAGES[name], config(state, s)))
-                line.done(_figures(name, state))
-            warnings = state.metrics.get(f"{name}/readable_share/warnings", 0)
+        for step in steps:
+            with progress.stage(step.name, state.seconds) as line:
+                _record(state, step, run_stage(STAGES[step.stage], step.config(state, s)))
+                line.done(_figures(step.name, state, step.stage))
+            warnings = state.metrics.get(f"{step.prefix}/readable_share/warnings", 0)
             if warnings:
-                progress.note(f"warning: the readable share of {name}'s completions fell "
+                progress.note(f"warning: the readable share of {step.name}'s completions fell "
                               f"{warnings:.0f} time(s) during training; see {progress.log}")
         with progress.stage("compare", state.seconds) as line:
             comparison = _compare(state, s)
-            pair = comparison["pairwise"][0]
-            line.done(f"{comparison['n_prompts']} held-out queries, GRPO win rate "
-                      f"{pair['win_rate']:.2f}, length-controlled {pair['lc_win_rate']:.2f}")
+            line.done(f"{comparison['n_prompts']} held-out queries, " + "; ".join(
+                f"{p['b'].upper()} win rate {p['win_rate']:.2f}, length-controlled "
+                f"{p['lc_win_rate']:.2f}" for p in comparison["pairwise"] if p["a"] == "sft"))
         report = {**comparison, "stages": state.metrics, "stage_seconds": state.seconds,
                   "outputs": state.outputs, "wall_seconds": time.perf_counter() - started,
                   "load_average": {"start": list(load_before), "end": list(os.getloadavg())},
@@ -331,8 +401,8 @@ def run_all(settings: RunSettings | None = None, report_path: str | None = None)
         out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
         png = out.with_suffix(".png")
         plot_comparison(comparison, str(png))
-        tracking.log_metrics({"win_rate": pair["win_rate"], "lc_win_rate": pair["lc_win_rate"],
-                              "wall_seconds": report["wall_seconds"],
+        tracking.log_metrics({"wall_seconds": report["wall_seconds"],
+                              **pairwise_metrics(comparison),
                               **{f"readable_share/{k}": v["readable_share"]
                                  for k, v in comparison["policies"].items()}})
         mlflow.log_artifact(str(out))

@@ -12,18 +12,18 @@ app = typer.Typer()
 @app.command("run")
 def run(
     reward: Annotated[str, typer.Option(
-        help="GRPO reward: judge (the trained judge), rm (the reward model) or mix.")] = "judge",
+        help="GRPO reward: judge (the trained judge), rm (the reward model) or mix (their "
+        "weighted sum); a comma list (rm,judge) trains one GRPO policy per reward from the "
+        "same SFT policy and compares every policy with every other.")] = "judge",
     report: Annotated[str | None, typer.Option(
         help="Write the JSON report here (default .zhufu/run/report.json).")] = None,
     grpo_steps: Annotated[int, typer.Option(min=1, help="GRPO steps.")] = 30,
     judge_rounds: Annotated[int, typer.Option(min=0, help="Adversarial judge rounds.")] = 3,
     seed: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
-    """tiny models → SFT → curation → reward model → judge training → GRPO → SFT vs GRPO."""
-    from zhufu.pipeline.errors import ConfigError
-    from zhufu.pipeline.run import RunSettings, run_all
+    """tiny models → SFT → curation → reward model → judge training → GRPO (one run per
+    reward) → every policy against every other on held-out queries."""
+    from zhufu.pipeline.run import RunSettings, parse_rewards, run_all
 
-    if reward not in ("judge", "rm", "mix"):
-        raise ConfigError(f"--reward: expected judge, rm or mix, got {reward!r}")
-    run_all(RunSettings(reward=reward, grpo_steps=grpo_steps, judge_rounds=judge_rounds,
-                        seed=seed), report)
+    run_all(RunSettings(rewards=parse_rewards(reward), grpo_steps=grpo_steps,
+                        judge_rounds=judge_rounds, seed=seed), report)

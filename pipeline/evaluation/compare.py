@@ -2,9 +2,9 @@
 win rates.
 
 Every policy answers every prompt the same number of times (same sampling settings and
-seed). The judge scores each greeting on the five dimensions; each policy is compared with
-the first (the baseline) answer by answer: it wins when its overall judge score is higher (a
-tie counts one half). The share of answers the shared readability check accepts
+seed). The judge scores each greeting on the five dimensions; every policy is compared with
+every later one (the first is the baseline) answer by answer: it wins when its overall judge
+score is higher (a tie counts one half). The share of answers the shared readability check accepts
 (:mod:`zhufu.pipeline.evaluation.readable`) is reported per policy as the reward-hacking
 check: a judge can be fooled, a reader is not.
 
@@ -17,6 +17,7 @@ win. 95 % intervals come from a bootstrap over prompts.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -155,13 +156,14 @@ def compare_policies(policies: Mapping[str, str], prompts: str | None = None,
                      max_tokens: int = 64, seed: int = 0, samples_per_prompt: int = 1
                      ) -> dict[str, object]:
     """Generate ``samples_per_prompt`` answers from each policy (name → spec, the first is
-    the baseline) for each held-out prompt, score them, and compare every other policy with
-    the baseline pairwise. The report::
+    the baseline) for each held-out prompt, score them, and compare every policy with every
+    later one (``a`` before ``b`` in ``policies``' order: the baseline against each, then
+    the others among themselves). The report::
 
         {"n_prompts", "samples_per_prompt",
          "policies": {name: {spec, judge_overall, judge: {dimension: mean}, mean_length,
                              readable_share, unreadable_rules, samples, [rm]}},
-         "pairwise": [{"a": baseline, "b": name, win_rate, lc_win_rate,
+         "pairwise": [{"a": earlier, "b": later, win_rate, lc_win_rate,
                        "ci95": {"win_rate": [lo, hi], "lc_win_rate": [lo, hi]}, [rm_win_rate]}],
          "samples": [{query, policy, text, score, length}]}
     """
@@ -184,13 +186,11 @@ def compare_policies(policies: Mapping[str, str], prompts: str | None = None,
                 for name, texts in answers.items()}
 
     sides = asyncio.run(run())
-    base, *others = sides
     return {
         "n_prompts": len(rows), "samples_per_prompt": samples_per_prompt,
         "policies": {name: side.summary() for name, side in sides.items()},
-        "pairwise": [{"a": base, "b": name,
-                      **pairwise(sides[base], sides[name], groups, bootstrap, seed)}
-                     for name in others],
+        "pairwise": [{"a": a, "b": b, **pairwise(sides[a], sides[b], groups, bootstrap, seed)}
+                     for a, b in itertools.combinations(sides, 2)],
         "samples": [x for name, side in sides.items() for x in side.samples(name)],
     }
 

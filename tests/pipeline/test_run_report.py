@@ -4,21 +4,76 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from zhufu.pipeline.errors import ConfigError
 from zhufu.pipeline.results import StageResult
-from zhufu.pipeline.run import RunState, _figures, _record, summary_rows
+from zhufu.pipeline.run import (
+    RunSettings,
+    RunState,
+    _figures,
+    _record,
+    pairwise_metrics,
+    parse_rewards,
+    plan,
+    summary_rows,
+)
 
 
-def test_grpo_keeps_the_readable_share_for_the_report_and_its_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["grpo", "grpo-judge"])
+def test_grpo_keeps_the_readable_share_for_the_report_and_its_line(tmp_path: Path,
+                                                                   name: str) -> None:
     state = RunState(work=tmp_path)
-    _record(state, "grpo", StageResult(stage="grpo", metrics={
+    (step,) = [s for s in plan(RunSettings(rewards=("rm", "judge") if "-" in name
+                                           else ("judge",))) if s.name == name]
+    _record(state, step, StageResult(stage="grpo", registered={"zhufu-policy": "7"}, metrics={
         "steps": 30.0, "train_loss": 0.1, "readable_share/first": 0.9,
         "readable_share/last": 0.95, "readable_share/min": 0.8,
         "readable_share/warnings": 0.0}))
-    assert state.metrics["grpo/readable_share/min"] == 0.8
-    assert "grpo/train_loss" not in state.metrics
-    assert state.outputs["grpo_policy"] == "models:/zhufu-policy@grpo"
-    line = _figures("grpo", state)
+    assert state.metrics[f"{name}/readable_share/min"] == 0.8
+    assert f"{name}/train_loss" not in state.metrics
+    assert state.policies == {name: "models:/zhufu-policy/7"}
+    line = _figures(name, state, "grpo")
     assert "30 steps" in line and "90% → 95%" in line and "lowest 80%" in line
+
+
+def test_reward_list_parses_in_order_and_names_what_is_wrong() -> None:
+    assert parse_rewards("judge") == ("judge",)
+    assert parse_rewards("rm,judge") == ("rm", "judge")
+    with pytest.raises(ConfigError, match="expected judge, rm or mix, got 'both'"):
+        parse_rewards("rm,both")
+    with pytest.raises(ConfigError, match="at most once"):
+        parse_rewards("rm,rm")
+
+
+def test_one_grpo_run_per_reward_from_the_same_sft_policy(tmp_path: Path) -> None:
+    """rm,judge: two GRPO steps after the shared ones; same policy, prompts, steps and seed,
+    each with its reward, its own checkpoints and alias. One reward keeps ``grpo``."""
+    assert [s.name for s in plan(RunSettings())][-1] == "grpo"
+    s = RunSettings(rewards=("rm", "judge"), grpo_steps=7, seed=3)
+    steps = plan(s)
+    assert [x.name for x in steps] == ["sft", "curate", "train-rm", "judge-train",
+                                       "grpo-rm", "grpo-judge"]
+    state = RunState(work=tmp_path, outputs={
+        "sft_policy": "models:/zhufu-policy@sft", "train_queries": "q.txt",
+        "judge": "models:/zhufu-judge/2", "reward_model": "models:/zhufu-reward/5"})
+    rm, judge = (x.config(state, s) for x in steps[-2:])
+    assert [r.name for r in rm.rewards][0] == "rm" and rm.rewards[0].model.endswith("/5")
+    assert [r.name for r in judge.rewards][0] == "judge"
+    assert (rm.alias, judge.alias) == ("grpo-rm", "grpo-judge")
+    assert rm.checkpoint_dir != judge.checkpoint_dir
+    for field in ("policy", "prompts", "max_steps", "seed", "learning_rate", "batch_size"):
+        assert getattr(rm, field) == getattr(judge, field), field
+    assert rm.max_steps == 7 and rm.seed == 3
+
+
+def test_pairwise_metrics_name_every_pair() -> None:
+    report = {"pairwise": [{"a": "sft", "b": "grpo-rm", "win_rate": 0.6, "lc_win_rate": 0.55},
+                           {"a": "grpo-rm", "b": "grpo-judge", "win_rate": 0.4,
+                            "lc_win_rate": 0.45}]}
+    metrics = pairwise_metrics(report)
+    assert metrics["win_rate"] == 0.6 and metrics["win_rate/grpo-judge_vs_grpo-rm"] == 0.4
+    assert metrics["lc_win_rate/grpo-rm_vs_sft"] == 0.55
 
 
 def test_summary_rows_one_column_per_policy() -> None:

@@ -85,3 +85,19 @@ def test_compare_policies_refuses_a_single_policy() -> None:
 
     with pytest.raises(ValueError, match="at least two policies"):
         compare_policies({"sft": "tiny"})
+
+
+def test_compare_policies_pairs_every_policy_with_every_later_one(zhufu_home: Path,
+                                                                   tmp_path: Path) -> None:
+    """Three policies: the baseline against each, then the other two; every sample kept."""
+    from zhufu.pipeline.evaluation.compare import compare_policies
+
+    prompts = tmp_path / "q.txt"
+    prompts.write_text("给妈妈的生日祝福\n春节给老师的祝福语\n", encoding="utf-8")
+    report = compare_policies({"sft": "tiny", "grpo-rm": "tiny", "grpo-judge": "tiny"},
+                              prompts=str(prompts), bootstrap=20, max_tokens=16)
+    assert [(p["a"], p["b"]) for p in report["pairwise"]] == [
+        ("sft", "grpo-rm"), ("sft", "grpo-judge"), ("grpo-rm", "grpo-judge")]
+    assert list(report["policies"]) == ["sft", "grpo-rm", "grpo-judge"]
+    assert [x["policy"] for x in report["samples"]] == ["sft"] * 2 + ["grpo-rm"] * 2 + [
+        "grpo-judge"] * 2
