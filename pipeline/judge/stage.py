@@ -117,6 +117,8 @@ def train_and_evaluate(cfg: JudgeTrainConfig, data: TrainingData, title: str
         "dev_acc_initial": outcome.rounds[0].dev["acc"],
         "dev_acc_best": outcome.rounds[outcome.best_round].dev["acc"],
         "dev_acc_final": outcome.rounds[-1].dev["acc"],
+        "train_rows": float(len(data.train)), "dev_rows": float(len(data.dev)),
+        "test_rows": float(len(data.test)), **backend.stats.as_metrics("llm_"),
         **{f"failures_{k}": float(v) for k, v in outcome.failures.items()}}
     fooled = [h.fooled_rate for h in outcome.rounds[1:] if h.fooled_rate == h.fooled_rate]
     if fooled:

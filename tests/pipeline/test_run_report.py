@@ -13,11 +13,10 @@ from zhufu.pipeline.run import (
     RunState,
     _figures,
     _record,
-    pairwise_metrics,
     parse_rewards,
     plan,
-    summary_rows,
 )
+from zhufu.pipeline.run_summary import pairwise_metrics, summary_rows
 
 
 @pytest.mark.parametrize("name", ["grpo", "grpo-judge"])

@@ -73,7 +73,8 @@ def test_compare_cli_tiny_against_itself(tmp_path: Path) -> None:
                                "cultural_appropriateness", "content_richness"}
     assert len(data["samples"]) == 12
     for sample in data["samples"]:
-        assert set(sample) == {"query", "policy", "text", "score", "length"}
+        assert set(sample) == {"query", "policy", "text", "score", "length", "scores"}
+        assert sample["scores"]["judge"] == sample["score"]
         assert sample["length"] == len(sample["text"]) and 1 <= sample["score"] <= 5
     assert [x["text"] for x in data["samples"] if x["policy"] == "a"] == [
         x["text"] for x in data["samples"] if x["policy"] == "b"]
@@ -91,13 +92,45 @@ def test_compare_policies_pairs_every_policy_with_every_later_one(zhufu_home: Pa
                                                                    tmp_path: Path) -> None:
     """Three policies: the baseline against each, then the other two; every sample kept."""
     from zhufu.pipeline.evaluation.compare import compare_policies
+    from zhufu.pipeline.evaluation.evaluators import Evaluator
 
     prompts = tmp_path / "q.txt"
     prompts.write_text("给妈妈的生日祝福\n春节给老师的祝福语\n", encoding="utf-8")
+    length = Evaluator(lambda queries, texts: [float(len(t)) for t in texts], {"kind": "len"})
     report = compare_policies({"sft": "tiny", "grpo-rm": "tiny", "grpo-judge": "tiny"},
-                              prompts=str(prompts), bootstrap=20, max_tokens=16)
+                              prompts=str(prompts), bootstrap=20, max_tokens=16,
+                              evaluators={"length": length})
     assert [(p["a"], p["b"]) for p in report["pairwise"]] == [
         ("sft", "grpo-rm"), ("sft", "grpo-judge"), ("grpo-rm", "grpo-judge")]
+    for pair in report["pairwise"]:
+        assert list(pair["by_evaluator"]) == ["judge", "length"]
+        assert pair["by_evaluator"]["judge"]["win_rate"] == pair["win_rate"]
+    assert report["evaluators"]["length"]["kind"] == "len"
+    assert report["evaluators"]["length"]["means"]["sft"] == np.mean(
+        [len(x["text"]) for x in report["samples"] if x["policy"] == "sft"])
+    assert report["policies"]["grpo-rm"]["evaluators"]["length"] == report["evaluators"][
+        "length"]["means"]["grpo-rm"]
     assert list(report["policies"]) == ["sft", "grpo-rm", "grpo-judge"]
     assert [x["policy"] for x in report["samples"]] == ["sft"] * 2 + ["grpo-rm"] * 2 + [
         "grpo-judge"] * 2
+
+
+def test_lc_win_rate_matches_scikit_learns_logistic_regression() -> None:
+    """The Newton fit solves the problem scikit-learn's (L2, C = 10) does."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        n = int(rng.integers(6, 150))
+        diff = rng.normal(0, 10, n)
+        prefs = rng.choice([0.0, 0.5, 1.0], n, p=rng.dirichlet([1, 1, 1]))
+        if prefs.min() == prefs.max():
+            continue
+        x = np.tanh(diff / np.std(diff)).reshape(-1, 1)
+        ws = np.concatenate([prefs, 1 - prefs])
+        keep = ws > 0
+        model = LogisticRegression(C=10.0, tol=1e-8, max_iter=1000).fit(
+            np.vstack([x, x])[keep], np.r_[np.ones(n), np.zeros(n)][keep],
+            sample_weight=ws[keep])
+        expected = 1 / (1 + np.exp(-model.intercept_[0]))
+        assert abs(lc_win_rate(prefs, diff) - expected) < 1e-4
