@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from zhufu.pipeline.config import (
     CurateConfig,
+    DebateConfig,
     GRPOConfig,
     JudgeTrainConfig,
     RewardModelConfig,
@@ -44,19 +45,46 @@ RewardChoice = Literal["judge", "rm", "mix"]
 REWARDS: tuple[RewardChoice, ...] = ("judge", "rm", "mix")
 
 
-def parse_rewards(text: str) -> tuple[RewardChoice, ...]:
-    """``"rm,judge"`` → ``("rm", "judge")``: a comma list of :data:`REWARDS`, each once.
+#: What ``--ablate`` can leave out: the curation's debate agents (for the reward model) and
+#: the judge training's reflector; each ablated reward gets its own GRPO policy.
+ABLATIONS: dict[str, tuple[str, RewardChoice]] = {"debate": ("-no-debate", "rm"),
+                                                   "reflector": ("-no-reflector", "judge")}
 
-    >>> parse_rewards("rm, judge")
+
+def parse_choices(text: str, allowed: tuple[str, ...], flag: str) -> tuple[str, ...]:
+    """``"rm,judge"`` → ``("rm", "judge")``: a comma list of ``allowed`` names, each once;
+    anything else is a :class:`ConfigError` naming ``flag`` and the name.
+
+    >>> parse_choices("rm, judge", REWARDS, "--reward")
     ('rm', 'judge')
     """
-    names = [n.strip() for n in text.split(",")]
+    names = [n.strip() for n in text.split(",") if n.strip()]
     for name in names:
-        if name not in REWARDS:
-            raise ConfigError(f"--reward: expected judge, rm or mix, got {name!r}")
+        if name not in allowed:
+            raise ConfigError(f"{flag}: expected {', '.join(allowed[:-1])} or {allowed[-1]}, "
+                              f"got {name!r}")
     if len(set(names)) < len(names):
-        raise ConfigError(f"--reward: each reward at most once, got {text!r}")
-    return tuple(names)  # type: ignore[return-value]
+        raise ConfigError(f"{flag}: each name at most once, got {text!r}")
+    return tuple(names)
+
+
+def parse_rewards(text: str) -> tuple[RewardChoice, ...]:
+    """``--reward``: a comma list of :data:`REWARDS` (at least one)."""
+    names = parse_choices(text, REWARDS, "--reward")
+    if not names:
+        raise ConfigError("--reward: name at least one of judge, rm, mix")
+    return names  # type: ignore[return-value]
+
+
+def parse_ablations(text: str, rewards: tuple[str, ...]) -> tuple[str, ...]:
+    """``--ablate``: a comma list of :data:`ABLATIONS`; each needs the reward it ablates."""
+    names = parse_choices(text, tuple(ABLATIONS), "--ablate")
+    for name in names:
+        reward = ABLATIONS[name][1]
+        if not {reward, "mix"} & set(rewards):
+            raise ConfigError(f"--ablate {name}: ablates the {reward} reward; add {reward} to "
+                              f"--reward (e.g. --reward rm,judge)")
+    return names
 
 
 @dataclass
@@ -65,6 +93,8 @@ class RunSettings:
 
     #: One GRPO policy per reward, all from the same SFT policy.
     rewards: tuple[RewardChoice, ...] = ("judge",)
+    #: Rewards rebuilt without one component (:data:`ABLATIONS`), each with its GRPO policy.
+    ablate: tuple[str, ...] = ()
     #: SFT data: the starter greetings of the training queries plus this many generated
     #: ones (zhufu.pipeline.data.compose); this many generated queries are held out.
     sft_generated: int = 3000
@@ -108,6 +138,8 @@ class RunState:
     seconds: dict[str, float] = field(default_factory=dict)
     #: Policy name in the report → model URI, in the order they were trained.
     policies: dict[str, str] = field(default_factory=dict)
+    #: Ablation → what leaving the component out changed (evaluation.ablation).
+    ablations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def sft_rows(s: RunSettings) -> tuple[list[Any], list[str], list[str]]:
@@ -169,31 +201,39 @@ def _sft(state: RunState, s: RunSettings) -> SFTConfig:
                      max_length=128, seed=s.seed)
 
 
-def _curate(state: RunState, s: RunSettings) -> CurateConfig:
+def _curate(state: RunState, s: RunSettings, variant: str = "") -> CurateConfig:
+    """Curation of the SFT policy's samples; ``-no-debate``: without the debate agents."""
     return CurateConfig(
         experiment=s.experiment, queries=state.outputs["train_queries"],
         policy=state.outputs["sft_policy"], samples_per_query=s.curate_samples,
         responses=state.outputs["dev_labels"], dev_labels=state.outputs["dev_labels"],
-        output_dir=str(state.work / "curation"), seed=s.seed)
+        output_dir=str(state.work / f"curation{variant}"), seed=s.seed,
+        debate=DebateConfig(enabled=variant != "-no-debate"))
 
 
-def _train_rm(state: RunState, s: RunSettings) -> RewardModelConfig:
-    return RewardModelConfig(experiment=s.experiment, data=state.outputs["pairs"],
+def _train_rm(state: RunState, s: RunSettings, variant: str = "") -> RewardModelConfig:
+    return RewardModelConfig(experiment=s.experiment, data=state.outputs[f"pairs{variant}"],
                              num_epochs=s.rm_epochs, seed=s.seed, eval_fraction=0.2)
 
 
-def _train_judge(state: RunState, s: RunSettings) -> JudgeTrainConfig:
+def _train_judge(state: RunState, s: RunSettings, variant: str = "") -> JudgeTrainConfig:
+    """Judge training; ``-no-reflector``: without the reflector."""
     return JudgeTrainConfig(experiment=s.experiment, queries=state.outputs["train_queries"],
-                            rounds=s.judge_rounds, seed=s.seed)
+                            rounds=s.judge_rounds, seed=s.seed,
+                            reflector=variant != "-no-reflector")
 
 
-def _grpo(state: RunState, s: RunSettings, reward: RewardChoice, name: str) -> GRPOConfig:
-    """GRPO from the SFT policy with ``reward``; every arm gets the same steps, prompts and
-    seed, its own checkpoints and, next to other arms, its own alias (``name``)."""
-    rewards = {"judge": [RewardSpec(name="judge", model=state.outputs["judge"])],
-               "rm": [RewardSpec(name="rm", model=state.outputs["reward_model"])],
-               "mix": [RewardSpec(name="judge", model=state.outputs["judge"]),
-                       RewardSpec(name="rm", model=state.outputs["reward_model"], weight=0.5)]
+def _grpo(state: RunState, s: RunSettings, reward: RewardChoice, name: str,
+          variant: str = "") -> GRPOConfig:
+    """GRPO from the SFT policy with ``reward`` (built without the ablated component for a
+    ``variant``); every arm gets the same steps, prompts and seed, its own checkpoints and,
+    next to other arms, its own alias (``name``)."""
+    judge, rm = state.outputs[f"judge{variant}"] if reward != "rm" else None, (
+        state.outputs[f"reward_model{variant}"] if reward != "judge" else None)
+    rewards = {"judge": [RewardSpec(name="judge", model=judge)],
+               "rm": [RewardSpec(name="rm", model=rm)],
+               "mix": [RewardSpec(name="judge", model=judge),
+                       RewardSpec(name="rm", model=rm, weight=0.5)]
                }[reward]
     rewards += [RewardSpec(name="format", weight=0.5), RewardSpec(name="repetition", weight=0.25)]
     return GRPOConfig(
@@ -204,11 +244,14 @@ def _grpo(state: RunState, s: RunSettings, reward: RewardChoice, name: str) -> G
         batch_size=s.grpo_batch_size, alias=name)
 
 
-def grpo_arms(s: RunSettings) -> list[tuple[str, RewardChoice]]:
-    """(policy name, reward) of every GRPO run: ``grpo`` alone, else ``grpo-<reward>``."""
-    if len(s.rewards) == 1:
-        return [("grpo", s.rewards[0])]
-    return [(f"grpo-{r}", r) for r in s.rewards]
+def grpo_arms(s: RunSettings) -> list[tuple[str, RewardChoice, str]]:
+    """(policy name, reward, variant) of every GRPO run: ``grpo`` alone, else
+    ``grpo-<reward>``; then one per ablation (``grpo-rm-no-debate``…)."""
+    if len(s.rewards) == 1 and not s.ablate:
+        return [("grpo", s.rewards[0], "")]
+    arms: list[tuple[str, RewardChoice, str]] = [(f"grpo-{r}", r, "") for r in s.rewards]
+    return arms + [(f"grpo-{ABLATIONS[a][1]}{ABLATIONS[a][0]}", ABLATIONS[a][1],
+                    ABLATIONS[a][0]) for a in s.ablate]
 
 
 def _record(state: RunState, step: Step, result: StageResult) -> None:
@@ -216,21 +259,22 @@ def _record(state: RunState, step: Step, result: StageResult) -> None:
     def version(name: str) -> str:
         return f"models:/{name}/{result.registered[name]}"
 
-    stage = step.stage
+    stage, v = step.stage, step.variant
     keep: tuple[str, ...] = ()
     if stage == "sft":
         state.outputs["sft_policy"] = "models:/zhufu-policy@sft"
         state.policies["sft"] = state.outputs["sft_policy"]
         keep = ("train_loss",)
     elif stage == "curate":
-        state.outputs["pairs"] = result.outputs["pairs"]
-        keep = ("pairs", "agreement", "candidates", "calls", "tokens_prompt",
-                "tokens_completion")
+        state.outputs[f"pairs{v}"] = result.outputs["pairs"]
+        state.outputs[f"trace{v}"] = result.outputs["trace"]
+        keep = ("pairs", "agreement", "candidates", "calls", "calls_replayed",
+                "tokens_prompt", "tokens_completion")
     elif stage == "train-rm":
-        state.outputs["reward_model"] = version("zhufu-reward")
+        state.outputs[f"reward_model{v}"] = version("zhufu-reward")
         keep = tuple(k for k in result.metrics if "acc" in k)
     elif stage == "judge-train":
-        state.outputs["judge"] = version("zhufu-judge")
+        state.outputs[f"judge{v}"] = version("zhufu-judge")
         keep = (*(k for k in result.metrics if "acc" in k or "fooled" in k),
                 "train_rows", "dev_rows", "test_rows", "llm_calls", "llm_prompt_tokens",
                 "llm_completion_tokens")
@@ -242,7 +286,7 @@ def _record(state: RunState, step: Step, result: StageResult) -> None:
                           for k in keep})
 
 
-def reward_costs(state: RunState) -> dict[str, dict[str, Any]]:
+def reward_costs(state: RunState, v: str = "") -> dict[str, dict[str, Any]]:
     """What building each reward cost in this run (the paper's efficiency claim, measured):
     wall seconds, LLM calls and tokens, and the human-labelled examples used.
 
@@ -250,14 +294,17 @@ def reward_costs(state: RunState) -> dict[str, dict[str, Any]]:
     are labelled by the agents, the human-labelled rows of the training queries are
     candidates whose labels only measure agreement, the starter greetings are retrieval
     exemplars. ``judge``: adversarial judge training on the labelled starter rows (train +
-    dev; the test rows only measure it), starting from the shipped judge.
+    dev; the test rows only measure it), starting from the shipped judge. ``v``: the rewards
+    of an ablation variant (``-no-debate``…), named ``rm-no-debate``….
     """
     m, sec = state.metrics, state.seconds
     return {
-        "rm": {"wall_seconds": sec.get("curate", 0.0) + sec.get("train-rm", 0.0),
-               "llm_calls": m.get("curate/calls", 0.0),
-               "llm_tokens": m.get("curate/tokens_prompt", 0.0)
-               + m.get("curate/tokens_completion", 0.0),
+        f"rm{v}": {"wall_seconds": sec.get(f"curate{v}", 0.0) + sec.get(f"train-rm{v}", 0.0),
+               # answers replayed from an earlier run's journal count: the reward needed them
+               "llm_calls": m.get(f"curate{v}/calls", 0.0)
+               + m.get(f"curate{v}/calls_replayed", 0.0),
+               "llm_tokens": m.get(f"curate{v}/tokens_prompt", 0.0)
+               + m.get(f"curate{v}/tokens_completion", 0.0),
                "human_labelled": m.get("data/curation_labelled", 0)
                + m.get("data/curation_exemplars", 0),
                "human_labelled_detail": {
@@ -266,14 +313,15 @@ def reward_costs(state: RunState) -> dict[str, dict[str, Any]]:
                    "retrieval exemplars (good greetings)": m.get("data/curation_exemplars", 0),
                    "reward-model training (pairs labelled by the agents)": 0},
                "starts_from": "the tiny reward model (random weights)"},
-        "judge": {"wall_seconds": sec.get("judge-train", 0.0),
-                  "llm_calls": m.get("judge/llm_calls", 0.0),
-                  "llm_tokens": m.get("judge/llm_prompt_tokens", 0.0)
-                  + m.get("judge/llm_completion_tokens", 0.0),
-                  "human_labelled": m.get("judge/train_rows", 0.0) + m.get("judge/dev_rows", 0.0),
+        f"judge{v}": {"wall_seconds": sec.get(f"judge-train{v}", 0.0),
+                  "llm_calls": m.get(f"judge{v}/llm_calls", 0.0),
+                  "llm_tokens": m.get(f"judge{v}/llm_prompt_tokens", 0.0)
+                  + m.get(f"judge{v}/llm_completion_tokens", 0.0),
+                  "human_labelled": m.get(f"judge{v}/train_rows", 0.0)
+                  + m.get(f"judge{v}/dev_rows", 0.0),
                   "human_labelled_detail": {
-                      "judge training rows": m.get("judge/train_rows", 0.0),
-                      "dev rows (best-round pick)": m.get("judge/dev_rows", 0.0)},
+                      "judge training rows": m.get(f"judge{v}/train_rows", 0.0),
+                      "dev rows (best-round pick)": m.get(f"judge{v}/dev_rows", 0.0)},
                   "starts_from": "the shipped judge (pipeline/judge/default_judge.json: trained "
                                  "on the starter set, the project's own test-set tune split and "
                                  "the paper's curated pairs, docs/judge.md)"},
@@ -299,8 +347,8 @@ def _compare(state: RunState, s: RunSettings) -> dict[str, Any]:
         samples_per_prompt=s.compare_samples,
         evaluators={"independent": independent_evaluator(s.evaluator, s.seed)})
     for name, info in report["evaluators"].items():
-        info["trained_against"] = [arm for arm, reward in grpo_arms(s)
-                                   if name in REWARD_EVALUATORS[reward]]
+        info["trained_against"] = [arm for arm, reward, variant in grpo_arms(s)
+                                   if not variant and name in REWARD_EVALUATORS[reward]]
     return report
 
 
@@ -313,11 +361,19 @@ class Step:
     name: str
     stage: str  # a key of zhufu.pipeline.stages.STAGES
     config: Callable[[RunState, RunSettings], StageConfig]
+    #: ``-no-debate`` / ``-no-reflector``: the step builds or uses an ablated reward.
+    variant: str = ""
+    #: An output of an earlier step this one needs; absent (the ablation changed nothing,
+    #: :func:`_measure_ablation`), the step is skipped.
+    requires: str | None = None
 
     @property
     def prefix(self) -> str:
         """Prefix of the step's metrics in the report (``rm/…``, ``grpo-judge/…``)."""
-        return {"train-rm": "rm", "judge-train": "judge"}.get(self.name, self.name)
+        for stage, prefix in (("train-rm", "rm"), ("judge-train", "judge")):
+            if self.name.startswith(stage):
+                return prefix + self.name.removeprefix(stage)
+        return self.name
 
 
 def plan(s: RunSettings) -> list[Step]:
@@ -326,9 +382,51 @@ def plan(s: RunSettings) -> list[Step]:
     steps = [Step("sft", "sft", _sft), Step("curate", "curate", _curate),
              Step("train-rm", "train-rm", _train_rm),
              Step("judge-train", "judge-train", _train_judge)]
-    steps += [Step(name, "grpo", partial(_grpo, reward=reward, name=name))
-              for name, reward in grpo_arms(s)]
+    for ablation in s.ablate:
+        v = ABLATIONS[ablation][0]
+        if ablation == "debate":
+            steps += [Step(f"curate{v}", "curate", partial(_curate, variant=v), v),
+                      Step(f"train-rm{v}", "train-rm", partial(_train_rm, variant=v), v,
+                           requires=f"pairs{v}")]
+        else:
+            steps.append(Step(f"judge-train{v}", "judge-train",
+                              partial(_train_judge, variant=v), v))
+    steps += [Step(name, "grpo", partial(_grpo, reward=reward, name=name, variant=v), v,
+                   requires=f"{'judge' if reward == 'judge' else 'reward_model'}{v}"
+                   if v else None)
+              for name, reward, v in grpo_arms(s)]
     return steps
+
+
+def _measure_ablation(state: RunState, step: Step) -> str:
+    """After an ablated curation or judge training: what leaving the component out changed
+    (:mod:`~zhufu.pipeline.evaluation.ablation`), kept in ``state.ablations``. When nothing
+    changed the ablated reward's output is withdrawn, so its training and GRPO steps are
+    skipped (their row could not differ from the full run's). Returns the progress figure."""
+    from zhufu.pipeline.evaluation import ablation as A
+
+    v = step.variant
+    if step.stage == "curate":
+        name, key = "debate", f"pairs{v}"
+        changes = A.curation_changes({"trace": state.outputs["trace"],
+                                      "pairs": state.outputs["pairs"]},
+                                     {"trace": state.outputs[f"trace{v}"],
+                                      "pairs": state.outputs[key]})
+        what = (f"{changes['verdicts_changed']} of {changes['candidates']} verdicts, "
+                f"{changes['scores_changed']} scores, {changes['pairs_changed']} pairs changed")
+    else:
+        name, key = "reflector", f"judge{v}"
+        changes = A.judge_changes(state.outputs["judge"], state.outputs[key])
+        what = (f"{changes['verdicts_changed']} verdicts, {changes['scores_changed']} scores "
+                f"of {changes['texts']} test texts changed")
+    same = A.unchanged(changes)
+    if same:
+        del state.outputs[key]
+        changes["note"] = (f"without the {name} nothing changed ({what}); the ablated reward "
+                           "and its GRPO policy would repeat the full run's, so they were "
+                           "not trained")
+    state.ablations[name] = {**changes, "trained": not same}
+    return what + ("; ablation row skipped: nothing to compare" if same else "")
 
 
 def _figures(name: str, state: RunState, stage: str | None = None) -> str:
@@ -390,15 +488,21 @@ def run_all(settings: RunSettings | None = None, report_path: str | None = None)
         tiny_reward_model_path()
     with mlflow.start_run(experiment_id=tracking.ensure_experiment(s.experiment),
                           run_name="zhufu-run", tags={"zhufu.stage": "run"}):
-        mlflow.log_params({"reward": ",".join(s.rewards), "grpo_steps": s.grpo_steps,
+        mlflow.log_params({"reward": ",".join(s.rewards), "ablate": ",".join(s.ablate),
+                           "grpo_steps": s.grpo_steps,
                            "sft_epochs": s.sft_epochs, "judge_rounds": s.judge_rounds})
         with progress.stage("data", state.seconds) as line:
             _prepare_data(state, s)
             line.done(_figures("data", state))
         for step in steps:
+            if step.requires and step.requires not in state.outputs:
+                progress.note(f"{step.name}: skipped (the ablation changed nothing)")
+                continue
             with progress.stage(step.name, state.seconds) as line:
                 _record(state, step, run_stage(STAGES[step.stage], step.config(state, s)))
-                line.done(_figures(step.name, state, step.stage))
+                line.done(_measure_ablation(state, step)
+                          if step.variant and step.stage in ("curate", "judge-train")
+                          else _figures(step.name, state, step.stage))
             warnings = state.metrics.get(f"{step.prefix}/readable_share/warnings", 0)
             if warnings:
                 progress.note(f"warning: the readable share of {step.name}'s completions fell "
@@ -409,10 +513,14 @@ def run_all(settings: RunSettings | None = None, report_path: str | None = None)
                 f"{p['b'].upper()} win rate {p['win_rate']:.2f}, length-controlled "
                 f"{p['lc_win_rate']:.2f}" for p in comparison["pairwise"] if p["a"] == "sft"))
         costs = reward_costs(state)
-        for arm, reward in grpo_arms(s):
-            costs.setdefault(reward, {"built_from": list(REWARD_EVALUATORS[reward])})
-            costs[reward]["grpo_seconds"] = state.seconds.get(arm, 0.0)
-        report = {**comparison, "reward_costs": costs,
+        for v in (ABLATIONS[a][0] for a in s.ablate):
+            costs.update({k: c for k, c in reward_costs(state, v).items()
+                          if c["wall_seconds"]})
+        for arm, reward, v in grpo_arms(s):
+            if arm in state.seconds:
+                costs.setdefault(reward + v, {"built_from": list(REWARD_EVALUATORS[reward])})
+                costs[reward + v]["grpo_seconds"] = state.seconds[arm]
+        report = {**comparison, "reward_costs": costs, "ablations": state.ablations,
                   "stages": state.metrics, "stage_seconds": state.seconds,
                   "outputs": state.outputs, "wall_seconds": time.perf_counter() - started,
                   "load_average": {"start": list(load_before), "end": list(os.getloadavg())},

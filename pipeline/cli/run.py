@@ -20,6 +20,10 @@ def run(
     grpo_steps: Annotated[int, typer.Option(min=1, help="GRPO steps.")] = 30,
     judge_rounds: Annotated[int, typer.Option(min=0, help="Adversarial judge rounds.")] = 3,
     seed: Annotated[int, typer.Option(min=0)] = 0,
+    ablate: Annotated[str, typer.Option(
+        help="Comma list: debate (curation without the debate agents → its reward model → "
+        "its GRPO policy), reflector (the judge without the reflector → its GRPO policy). "
+        "When leaving a component out changes nothing, the report says so instead.")] = "",
     evaluator: Annotated[str | None, typer.Option(
         help="Independent evaluator of the comparison (no policy trains against it): an LLM "
         "judge, openai:MODEL@URL; default: the offline scorer fitted on test-set splits no "
@@ -27,7 +31,9 @@ def run(
 ) -> None:
     """tiny models → SFT → curation → reward model → judge training → GRPO (one run per
     reward) → every policy against every other on held-out queries."""
-    from zhufu.pipeline.run import RunSettings, parse_rewards, run_all
+    from zhufu.pipeline.run import RunSettings, parse_ablations, parse_rewards, run_all
 
-    run_all(RunSettings(rewards=parse_rewards(reward), grpo_steps=grpo_steps,
+    rewards = parse_rewards(reward)
+    run_all(RunSettings(rewards=rewards, ablate=parse_ablations(ablate, rewards),
+                        grpo_steps=grpo_steps,
                         judge_rounds=judge_rounds, seed=seed, evaluator=evaluator), report)

@@ -227,7 +227,7 @@ def run_curation(cfg: CurateConfig, backend: ChatBackend | None = None, *,
 #: Metrics of the result (the MLflow run has every counter).
 SUMMARY = ("candidates", "judged", "pairs", "ties", "candidates_failed", "malformed_total",
            "verdict_accuracy", "verdict_kappa", "pair_accuracy", "seconds", "calls",
-           "tokens_prompt", "tokens_completion")
+           "calls_replayed", "tokens_prompt", "tokens_completion")
 
 
 def curate(cfg: CurateConfig, *, fresh: bool = False, progress: bool = True) -> StageOutput:

@@ -84,3 +84,36 @@ def test_summary_rows_one_column_per_policy() -> None:
     rows = summary_rows(report)
     assert rows[0] == ("judge overall (1–5)", "3.50", "3.70")
     assert ("readable share", "96%", "97%") in rows and all(len(r) == 3 for r in rows)
+
+
+def test_reward_costs_add_up_what_each_reward_took(tmp_path: Path) -> None:
+    from zhufu.pipeline.run import reward_costs
+    from zhufu.pipeline.run_summary import cost_rows
+
+    state = RunState(work=tmp_path, seconds={"curate": 10.0, "train-rm": 5.0,
+                                             "judge-train": 2.0}, metrics={
+        "curate/calls": 300.0, "curate/tokens_prompt": 1000.0, "curate/tokens_completion": 50.0,
+        "data/curation_labelled": 80, "data/curation_exemplars": 155,
+        "judge/train_rows": 70.0, "judge/dev_rows": 17.0, "judge/llm_calls": 4.0,
+        "judge/llm_prompt_tokens": 30.0, "judge/llm_completion_tokens": 3.0})
+    costs = reward_costs(state)
+    assert (costs["rm"]["wall_seconds"], costs["rm"]["llm_calls"], costs["rm"]["llm_tokens"],
+            costs["rm"]["human_labelled"]) == (15.0, 300.0, 1050.0, 235)
+    assert (costs["judge"]["wall_seconds"], costs["judge"]["llm_tokens"],
+            costs["judge"]["human_labelled"]) == (2.0, 33.0, 87.0)
+    costs["judge"]["grpo_seconds"] = 40.0
+    rows = cost_rows({"reward_costs": costs})
+    assert rows == [("rm", "15", "300", "1050", "235", "—"), ("judge", "2", "4", "33", "87", "40")]
+
+
+def test_evaluator_rows_mark_the_preferred_policy_and_its_own_reward() -> None:
+    from zhufu.pipeline.run_summary import evaluator_rows
+
+    report = {"policies": {"sft": {}, "grpo-rm": {}, "grpo-judge": {}}, "evaluators": {
+        "judge": {"means": {"sft": 3.5, "grpo-rm": 3.4, "grpo-judge": 3.9},
+                  "prefers": "grpo-judge", "trained_against": ["grpo-judge"]},
+        "independent": {"means": {"sft": 0.2, "grpo-rm": 0.4, "grpo-judge": 0.1},
+                        "prefers": "grpo-rm", "trained_against": []}}}
+    assert evaluator_rows(report) == [
+        ("by judge (reward of grpo-judge)", "3.500", "3.400", "3.900 *"),
+        ("by independent (no policy trained on it)", "0.200", "0.400 *", "0.100")]
