@@ -31,6 +31,9 @@ def compare(
     a: Annotated[str, typer.Option("--a", help="Baseline policy: path, tiny or models:/ URI.")
                  ] = "models:/zhufu-policy@sft",
     b: Annotated[str, typer.Option("--b", help="Candidate policy.")] = "models:/zhufu-policy@grpo",
+    policy: Annotated[list[str] | None, typer.Option(
+        "--policy", help="NAME=SPEC, repeatable (at least two; replaces --a/--b): every policy "
+        "is compared with every later one, the first is the baseline.")] = None,
     prompts: Annotated[str | None, typer.Option(
         help="Held-out prompts: verl parquet (e.g. grpo_test.parquet) or query txt; "
         "default: the starter set.")] = None,
@@ -41,20 +44,30 @@ def compare(
                      ] = None,
     reward_model: Annotated[str | None, typer.Option("--rm", help="Also score with this RM.")
                             ] = None,
+    evaluator: Annotated[str | None, typer.Option(
+        help="Also score with an evaluator no policy trained against: an LLM judge "
+        "(openai:MODEL@URL) or held-out (the offline scorer fitted on test-set splits no "
+        "reward saw).")] = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap rounds for the CIs.")] = 1000,
     report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
     no_mlflow: Annotated[bool, typer.Option(help="Do not log the comparison to MLflow.")
                          ] = False,
 ) -> None:
     """Judge scores on five dimensions, RM scores, length, readable share, win rate and LC
-    win rate (with 95 % bootstrap intervals) for policy B against policy A; JSON + PNG,
-    logged to MLflow. The report's policies are named ``a`` and ``b``."""
+    win rate (with 95 % bootstrap intervals) for policy B against policy A (or every pair of
+    ``--policy`` policies), by every evaluator; JSON + PNG, logged to MLflow. Without
+    ``--policy`` the report's policies are named ``a`` and ``b``."""
     from zhufu.pipeline.evaluation.compare import compare_policies, plot_comparison
+    from zhufu.pipeline.evaluation.evaluators import independent_evaluator
 
-    result = compare_policies({"a": a, "b": b}, prompts=prompts, max_prompts=max_prompts,
+    policies = _named_policies(policy) if policy else {"a": a, "b": b}
+    extra = {}
+    if evaluator:
+        extra["independent"] = independent_evaluator(None if evaluator == "held-out"
+                                                      else evaluator)
+    result = compare_policies(policies, prompts=prompts, max_prompts=max_prompts,
                               judge=judge, reward_model=reward_model, bootstrap=bootstrap,
-                              samples_per_prompt=samples_per_prompt)
-    pair = result["pairwise"][0]
+                              samples_per_prompt=samples_per_prompt, evaluators=extra)
     text = json.dumps(result, ensure_ascii=False, indent=2)
     out = report or Path("compare.json")
     if report is not None:
@@ -66,18 +79,35 @@ def compare(
         import mlflow
 
         from zhufu.pipeline import tracking
+        from zhufu.pipeline.run_summary import pairwise_metrics
 
         tracking.configure()
         with mlflow.start_run(experiment_id=tracking.ensure_experiment("zhufu"),
                               run_name="eval-compare", tags={"zhufu.stage": "eval"}):
-            mlflow.log_params({"a": a, "b": b, "prompts": prompts or "starter"})
-            tracking.log_metrics({"win_rate": pair["win_rate"],
-                                  "lc_win_rate": pair["lc_win_rate"],
+            mlflow.log_params({**policies, "prompts": prompts or "starter"})
+            tracking.log_metrics({**pairwise_metrics(result),
                                   **{f"readable_share/{k}": v["readable_share"]
                                      for k, v in result["policies"].items()}})
             mlflow.log_dict(result, "compare.json")
             tracking.log_png(png)
     typer.echo(text)
+
+
+def _named_policies(items: list[str]) -> dict[str, str]:
+    """``["sft=SPEC", "grpo=SPEC"]`` → ``{"sft": SPEC, "grpo": SPEC}`` (order kept)."""
+    from zhufu.pipeline.errors import ConfigError
+
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, spec = item.partition("=")
+        if not sep or not name.strip() or not spec.strip():
+            raise ConfigError(f"--policy: expected NAME=SPEC, got {item!r}")
+        if name.strip() in out:
+            raise ConfigError(f"--policy: {name.strip()!r} given twice")
+        out[name.strip()] = spec.strip()
+    if len(out) < 2:
+        raise ConfigError(f"--policy: need at least two policies, got {len(out)}")
+    return out
 
 
 @app.command("judge")

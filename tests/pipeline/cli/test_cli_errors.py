@@ -110,3 +110,13 @@ def test_judge_train_writes_its_result_file(zhufu_home: Path, tmp_path: Path,
     mv = mlflow.MlflowClient().get_model_version("zhufu-judge-cli", version)
     assert mv.run_id == written.mlflow_run_id
     assert json.loads(result_file.read_text(encoding="utf-8"))["metrics"]["dev_acc_best"] > 0
+
+
+def test_compare_policy_list_is_checked_before_anything_runs() -> None:
+    runner = CliRunner()
+    out = runner.invoke(app, ["eval", "compare", "--policy", "sft=tiny"])
+    assert out.exit_code == 2 and "--policy: need at least two policies, got 1" in out.output
+    out = runner.invoke(app, ["eval", "compare", "--policy", "sft", "--policy", "b=tiny"])
+    assert out.exit_code == 2 and "expected NAME=SPEC, got 'sft'" in out.output
+    out = runner.invoke(app, ["run", "--reward", "judge", "--ablate", "debate"])
+    assert out.exit_code == 2 and "--ablate debate: ablates the rm reward" in out.output
