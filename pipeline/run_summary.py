@@ -28,14 +28,16 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
 
 def evaluator_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
     """Policies × evaluators: each evaluator's mean score per policy, ``*`` on the policy it
-    prefers; the label says which policies were trained against it (self-preference)."""
+    prefers (``**`` when it beats every other with the win rate's interval above 0.5); the
+    label says which policies were trained against it (self-preference)."""
     names = list(report["policies"])
     rows = []
     for evaluator, info in report.get("evaluators", {}).items():
         own = info.get("trained_against") or []
         label = f"by {evaluator}" + (f" (reward of {', '.join(own)})" if own else
                                      " (no policy trained on it)")
-        rows.append((label, *(f"{info['means'][n]:.3f}" + (" *" if n == info["prefers"]
+        mark = " **" if info.get("prefers_clearly") else " *"
+        rows.append((label, *(f"{info['means'][n]:.3f}" + (mark if n == info["prefers"]
                                                             else "") for n in names)))
     return rows
 

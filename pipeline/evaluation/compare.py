@@ -204,7 +204,7 @@ def compare_policies(policies: Mapping[str, str], prompts: str | None = None,
                        "ci95": {"win_rate": [lo, hi], "lc_win_rate": [lo, hi]},
                        "by_evaluator": {evaluator: {win_rate, lc_win_rate, ci95}}}],
          "evaluators": {evaluator: {"means": {policy: mean score}, "prefers": policy,
-                                    [what the evaluator is]}},
+                                    "prefers_clearly": bool, [what the evaluator is]}},
          "samples": [{query, policy, text, score, length, scores: {evaluator: score}}]}
 
     The evaluators: the judge (the top-level win rates and ``score`` are its), the reward
@@ -244,16 +244,29 @@ def compare_policies(policies: Mapping[str, str], prompts: str | None = None,
     about = {"judge": {"kind": "judge", "spec": judge or "the default judge"},
              **({"rm": {"kind": "reward model", "spec": reward_model}} if reward_model else {}),
              **{k: e.about for k, e in (evaluators or {}).items()}}
+    pairs = [{"a": a, "b": b, **pairwise(sides[a], sides[b], groups, bootstrap, seed)}
+             for a, b in itertools.combinations(sides, 2)]
+    verdicts = {}
+    for k, info in about.items():
+        top = max(means, key=lambda p, k=k: means[p][k])
+        verdicts[k] = {**info, "means": {p: m[k] for p, m in means.items()}, "prefers": top,
+                       "prefers_clearly": _clear_winner(pairs, k, top)}
     return {
         "n_prompts": len(rows), "samples_per_prompt": samples_per_prompt,
-        "policies": summaries,
-        "pairwise": [{"a": a, "b": b, **pairwise(sides[a], sides[b], groups, bootstrap, seed)}
-                     for a, b in itertools.combinations(sides, 2)],
-        "evaluators": {k: {**info, "means": {p: m[k] for p, m in means.items()},
-                           "prefers": max(means, key=lambda p, k=k: means[p][k])}
-                       for k, info in about.items()},
-        "samples": samples,
+        "policies": summaries, "pairwise": pairs, "evaluators": verdicts, "samples": samples,
     }
+
+
+def _clear_winner(pairs: list[dict], evaluator: str, top: str) -> bool:
+    """Whether ``evaluator`` prefers ``top`` over every other policy with the 95 % interval
+    of the raw win rate on one side of 0.5 (else its highest mean may be a tie)."""
+    for pair in pairs:
+        if top not in (pair["a"], pair["b"]):
+            continue
+        bounds = pair["by_evaluator"][evaluator]["ci95"].get("win_rate")
+        if not bounds or (bounds[0] <= 0.5 if pair["b"] == top else bounds[1] >= 0.5):
+            return False
+    return True
 
 
 def plot_comparison(report: dict[str, object], path: str) -> None:

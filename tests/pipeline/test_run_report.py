@@ -111,9 +111,10 @@ def test_evaluator_rows_mark_the_preferred_policy_and_its_own_reward() -> None:
 
     report = {"policies": {"sft": {}, "grpo-rm": {}, "grpo-judge": {}}, "evaluators": {
         "judge": {"means": {"sft": 3.5, "grpo-rm": 3.4, "grpo-judge": 3.9},
-                  "prefers": "grpo-judge", "trained_against": ["grpo-judge"]},
+                  "prefers": "grpo-judge", "prefers_clearly": True,
+                  "trained_against": ["grpo-judge"]},
         "independent": {"means": {"sft": 0.2, "grpo-rm": 0.4, "grpo-judge": 0.1},
                         "prefers": "grpo-rm", "trained_against": []}}}
     assert evaluator_rows(report) == [
-        ("by judge (reward of grpo-judge)", "3.500", "3.400", "3.900 *"),
+        ("by judge (reward of grpo-judge)", "3.500", "3.400", "3.900 **"),
         ("by independent (no policy trained on it)", "0.200", "0.400 *", "0.100")]

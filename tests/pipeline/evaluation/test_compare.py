@@ -134,3 +134,16 @@ def test_lc_win_rate_matches_scikit_learns_logistic_regression() -> None:
             sample_weight=ws[keep])
         expected = 1 / (1 + np.exp(-model.intercept_[0]))
         assert abs(lc_win_rate(prefs, diff) - expected) < 1e-4
+
+
+def test_a_preference_is_clear_only_when_every_interval_excludes_a_tie() -> None:
+    from zhufu.pipeline.evaluation.compare import _clear_winner
+
+    def pair(a: str, b: str, lo: float, hi: float) -> dict:
+        return {"a": a, "b": b, "by_evaluator": {"rm": {"ci95": {"win_rate": [lo, hi]}}}}
+
+    pairs = [pair("sft", "grpo-rm", 0.55, 0.7), pair("sft", "grpo-judge", 0.4, 0.6),
+             pair("grpo-rm", "grpo-judge", 0.2, 0.45)]
+    assert _clear_winner(pairs, "rm", "grpo-rm")  # beats sft (b side) and grpo-judge (a side)
+    pairs[0] = pair("sft", "grpo-rm", 0.45, 0.7)
+    assert not _clear_winner(pairs, "rm", "grpo-rm")
