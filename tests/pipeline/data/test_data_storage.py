@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -27,70 +26,60 @@ from zhufu.pipeline.data import storage as S
 from zhufu.pipeline.data.storage import download_dir, read_bytes, upload_dir, write_text
 
 
-@pytest.fixture
-def bucket(s3_server, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: ANN001
-    for key, value in s3_server.env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-    name = f"zhufu-data-{uuid.uuid4().hex[:8]}"
-    s3_server.client().create_bucket(Bucket=name)
-    return name
-
-
 def test_is_s3() -> None:
     assert is_s3("s3://b/k") and not is_s3("/tmp/x") and not is_s3(Path("s3x"))
 
 
-def test_load_paper_files_from_s3(shared_data: Path, bucket: str, s3_server) -> None:  # noqa: ANN001
+def test_load_paper_files_from_s3(shared_data: Path, s3_bucket: str, s3_server) -> None:  # noqa: ANN001
     client = s3_server.client()
     for name in ("reward_data_train.json", "grpo_test.parquet", "random_query.txt"):
-        client.upload_file(str(shared_data / name), bucket, f"data/{name}")
-    assert len(load_pairs(f"s3://{bucket}/data/reward_data_train.json")) == 6310
-    assert len(load_prompts(f"s3://{bucket}/data/grpo_test.parquet")) == 800
-    assert len(load_queries(f"s3://{bucket}/data/random_query.txt")) == 10_000
+        client.upload_file(str(shared_data / name), s3_bucket, f"data/{name}")
+    assert len(load_pairs(f"s3://{s3_bucket}/data/reward_data_train.json")) == 6310
+    assert len(load_prompts(f"s3://{s3_bucket}/data/grpo_test.parquet")) == 800
+    assert len(load_queries(f"s3://{s3_bucket}/data/random_query.txt")) == 10_000
 
 
-def test_endpoint_from_mlflow_variable(bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_endpoint_from_mlflow_variable(s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """MLFLOW_S3_ENDPOINT_URL alone is enough to find the store."""
     monkeypatch.delenv("AWS_ENDPOINT_URL")
-    write_text(f"s3://{bucket}/q.txt", "生日祝福语\n")
-    assert load_queries(f"s3://{bucket}/q.txt") == ["生日祝福语"]
+    write_text(f"s3://{s3_bucket}/q.txt", "生日祝福语\n")
+    assert load_queries(f"s3://{s3_bucket}/q.txt") == ["生日祝福语"]
 
 
-def test_write_then_load_pairs_on_s3(bucket: str) -> None:
+def test_write_then_load_pairs_on_s3(s3_bucket: str) -> None:
     from zhufu.pipeline.data import PreferencePair
 
     pairs = [PreferencePair("春节祝福", "新春大吉，阖家安康！", "新年好")]
-    write_pairs(pairs, f"s3://{bucket}/out/pairs.json")
-    assert load_pairs(f"s3://{bucket}/out/pairs.json") == pairs
+    write_pairs(pairs, f"s3://{s3_bucket}/out/pairs.json")
+    assert load_pairs(f"s3://{s3_bucket}/out/pairs.json") == pairs
 
 
-def test_missing_key_and_bucket(bucket: str) -> None:
-    with pytest.raises(ObjectNotFound, match=rf"s3://{bucket}/nope.json: no such object"):
-        read_bytes(f"s3://{bucket}/nope.json")
+def test_missing_key_and_bucket(s3_bucket: str) -> None:
+    with pytest.raises(ObjectNotFound, match=rf"s3://{s3_bucket}/nope.json: no such object"):
+        read_bytes(f"s3://{s3_bucket}/nope.json")
     with pytest.raises(ObjectNotFound, match="bucket 'no-such-bucket-zz' does not exist"):
         read_bytes("s3://no-such-bucket-zz/x.json")
     with pytest.raises(StorageError, match="needs a bucket"):
         read_bytes("s3:///x")
     with pytest.raises(StorageError, match="not a prefix"):
-        read_bytes(f"s3://{bucket}/folder/")
-    assert not S.exists(f"s3://{bucket}/nope.json")
+        read_bytes(f"s3://{s3_bucket}/folder/")
+    assert not S.exists(f"s3://{s3_bucket}/nope.json")
 
 
-def test_upload_and_download_dir(bucket: str, tmp_path: Path) -> None:
+def test_upload_and_download_dir(s3_bucket: str, tmp_path: Path) -> None:
     src = tmp_path / "ckpt"
     (src / "sub").mkdir(parents=True)
     (src / "model.bin").write_bytes(b"\x00\x01" * 1000)
     (src / "sub" / "config.json").write_text('{"a": 1}')
-    uris = upload_dir(src, f"s3://{bucket}/runs/1/")
-    assert sorted(uris) == [f"s3://{bucket}/runs/1/model.bin",
-                            f"s3://{bucket}/runs/1/sub/config.json"]
-    files = download_dir(f"s3://{bucket}/runs/1", tmp_path / "back")
+    uris = upload_dir(src, f"s3://{s3_bucket}/runs/1/")
+    assert sorted(uris) == [f"s3://{s3_bucket}/runs/1/model.bin",
+                            f"s3://{s3_bucket}/runs/1/sub/config.json"]
+    files = download_dir(f"s3://{s3_bucket}/runs/1", tmp_path / "back")
     assert len(files) == 2
     assert (tmp_path / "back" / "model.bin").read_bytes() == b"\x00\x01" * 1000
     assert (tmp_path / "back" / "sub" / "config.json").read_text() == '{"a": 1}'
     with pytest.raises(ObjectNotFound, match="no objects under this prefix"):
-        download_dir(f"s3://{bucket}/runs/2", tmp_path / "none")
+        download_dir(f"s3://{s3_bucket}/runs/2", tmp_path / "none")
 
 
 def test_local_dirs_copy(tmp_path: Path) -> None:
