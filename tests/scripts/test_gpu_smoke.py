@@ -62,6 +62,7 @@ def test_configs_ask_for_the_product_features(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # three zhufu grpo runs; DeepSpeed JIT-builds its CPU ops on first use
 def test_gpu_smoke_script_runs_on_cpu(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("ZHUFU_HOME", "MLFLOW_TRACKING_URI")}
     env["PYTHON"] = sys.executable
