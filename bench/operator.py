@@ -71,7 +71,7 @@ async def run(count: int, rate: float, timeout: float) -> dict[str, object]:
                     emu.create("curationjobs", {
                         "apiVersion": "zhufu.dev/v1alpha1", "kind": "CurationJob",
                         "metadata": {"name": name, "namespace": NS},
-                        "spec": {"samples_per_query": 1 + i % 8}})
+                        "spec": {"samplesPerQuery": 1 + i % 8}})
                     created[name] = time.monotonic()
                     await asyncio.sleep(max(0.0, t0 + (i + 1) / rate - time.monotonic()))
                 deadline = time.monotonic() + timeout

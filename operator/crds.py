@@ -187,8 +187,8 @@ def _printer_columns(kind: Kind) -> list[dict[str, Any]]:
 def crd(kind: Kind) -> dict[str, Any]:
     """The CustomResourceDefinition of one kind, as a dict."""
     spec = openapi_schema(kind.spec)
-    spec["description"] = (spec.get("description", "") + " Stage config fields (snake_case) "
-                           "and workload fields (camelCase) side by side.").strip()
+    spec["description"] = (spec.get("description", "") + " Stage config fields and workload "
+                           "fields side by side, all camelCase.").strip()
     root = {
         "type": "object",
         "required": ["spec"],

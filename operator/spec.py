@@ -1,8 +1,10 @@
 """The custom resources' spec models: a stage's pipeline config plus the workload fields.
 
-Each spec is *inlined*: the stage config fields (``snake_case``, exactly as in the YAML given
-to ``zhufu curate --config``) sit at the top level of ``spec`` next to the workload fields
-(``camelCase``, as in Kubernetes objects). :func:`split_spec` separates the two again. The
+Each spec is *inlined*: the stage config fields (exactly as in the YAML given to ``zhufu
+curate --config``) sit at the top level of ``spec`` next to the workload fields. Every field
+is ``camelCase`` (Kubernetes API conventions). The CRD schema lists only the camelCase names,
+so the API server refuses (``kubectl apply``) or prunes a ``snake_case`` one, although the
+models, like the YAML configs, accept both. :func:`split_spec` separates the two again. The
 CRD schema is generated from these models (see :mod:`zhufu.operator.crds`), so there is one
 source for the CLI, the pod command and the API server's validation.
 """
@@ -81,7 +83,7 @@ class Workload(K8sModel):
     suspend: bool = Field(False, description="Create the Job suspended (Kueue admits it).")
     llmApiKeySecret: SecretKey | None = Field(
         None, description="Secret with the LLM API key; mounted as a file, its path set as "
-        "llm.api_key_file in the config.")
+        "llm.apiKeyFile in the config.")
 
 
 class Dependencies(K8sModel):

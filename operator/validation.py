@@ -1,7 +1,7 @@
 """Checks a spec must pass beyond the CRD schema, each naming the exact field.
 
 The API server enforces types, enums and bounds; what it cannot see — cross-field rules of
-the stage config (``batch_size`` a multiple of ``num_generations``…), Kubernetes limits on
+the stage config (``batchSize`` a multiple of ``numGenerations``…), Kubernetes limits on
 derived names, GPU-only options without GPUs, references that nothing uses — is caught here
 before any child exists. The handler turns a :class:`SpecError` into a ``Failed`` condition
 and an Event naming ``field``, then a ``kopf.PermanentError``.
@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from zhufu.operator.builders import LLM_KEY_FILE, MAX_JOB_NAME, child_names
 from zhufu.operator.dependencies import default_rewards
 from zhufu.operator.spec import KINDS, Kind, Workload, split_spec
+from zhufu.pipeline.config import field_name
 
 
 class SpecError(ValueError):
@@ -58,22 +59,30 @@ def validate(kind: Kind, name: str, spec: dict[str, Any]
     if kind.kind != "GRPORun" and deps:
         field = sorted(deps)[0]
         raise SpecError(f"spec.{field}", f"only GRPORun takes dependencies, not {kind.kind}")
+    config = _config(kind, config_raw)
     secret = workload.get("llmApiKeySecret")
     if secret and "llm" in kind.config.model_fields:
-        llm = dict(config_raw.get("llm") or {})
-        if llm.get("api_key_file"):
-            raise SpecError("spec.llm.api_key_file", "set either llm.api_key_file or "
+        if config.llm.api_key_file:
+            raise SpecError("spec.llm.apiKeyFile", "set either llm.apiKeyFile or "
                             "spec.llmApiKeySecret, not both")
+        llm = {k: v for k, v in (config_raw.get("llm") or {}).items()
+               if field_name(k) != "api_key_file"}
         llm["api_key_file"] = LLM_KEY_FILE
-        config_raw = {**config_raw, "llm": llm}
+        config = _config(kind, {**config_raw, "llm": llm})
+    # snake_case keys from here on, whichever spelling the user wrote (the ConfigMap keeps
+    # them, so a Job's config digest does not change with the spelling).
+    given = config.model_dump(mode="json", exclude_unset=True)
+    _check_workload(kind, workload, given)
+    if kind.kind == "GRPORun":
+        _check_grpo(deps, given)
+    return workload, deps, given
+
+
+def _config(kind: Kind, raw: dict[str, Any]) -> Any:
     try:
-        config = kind.config.model_validate(config_raw)
+        return kind.config.model_validate(raw)
     except ValidationError as e:
         raise _first_error(e) from e
-    _check_workload(kind, workload, config_raw)
-    if kind.kind == "GRPORun":
-        _check_grpo(deps, config_raw)
-    return workload, deps, config.model_dump(mode="json", exclude_unset=True)
 
 
 def _check_workload(kind: Kind, workload: dict[str, Any], config: dict[str, Any]) -> None:
@@ -97,7 +106,7 @@ def _check_workload(kind: Kind, workload: dict[str, Any], config: dict[str, Any]
     world = max(gpus, 1) * workload.get("nodes", 1)
     batch = config.get("batch_size")
     if kind.kind == "GRPORun" and batch and batch % world:
-        raise SpecError("spec.batch_size", f"{batch} is the global batch and must divide evenly "
+        raise SpecError("spec.batchSize", f"{batch} is the global batch and must divide evenly "
                         f"over the {world} training processes (resources.gpus x nodes)")
 
 

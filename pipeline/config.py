@@ -3,6 +3,11 @@
 No torch here (the operator imports this module). Every model forbids unknown fields, so a
 typo is an error that names the field. Load with :func:`load_config`, which reads YAML and
 applies ``key.sub=value`` overrides from the command line.
+
+Field names: the Python attributes are ``snake_case``; each field also has a ``camelCase``
+alias (:func:`field_alias`, the Kubernetes API convention: ``numGenerations``,
+``llm.baseUrl``), which is what the CRD schemas, examples and docs use. A config may spell a
+field either way (files written before v1alpha1's rename keep working), but not both at once.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
+    AliasGenerator,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,6 +27,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.alias_generators import to_camel, to_snake
 
 from zhufu.pipeline.errors import ConfigError
 
@@ -53,8 +60,49 @@ def check_s3_uri(value: str) -> str:
     return value
 
 
+#: Fields whose camelCase name is not the plain conversion (Kubernetes spells durations out).
+_ALIASES = {"timeout_s": "timeoutSeconds"}
+
+
+def field_alias(name: str) -> str:
+    """The camelCase spelling of a config field.
+
+    >>> field_alias("num_generations"), field_alias("timeout_s"), field_alias("nodeSelector")
+    ('numGenerations', 'timeoutSeconds', 'nodeSelector')
+    """
+    return _ALIASES.get(name) or to_camel(name)
+
+
+def field_name(key: str) -> str:
+    """The snake_case attribute a config key names, whichever way it is spelt.
+
+    >>> field_name("baseUrl"), field_name("base_url"), field_name("timeoutSeconds")
+    ('base_url', 'base_url', 'timeout_s')
+    """
+    for name, alias in _ALIASES.items():
+        if key == alias:
+            return name
+    return to_snake(key) if key[:1].islower() else key
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    """Base of every config model: unknown fields refused, camelCase or snake_case accepted."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True,
+                              alias_generator=AliasGenerator(validation_alias=field_alias,
+                                                             serialization_alias=field_alias),
+                              validate_by_name=True, validate_by_alias=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_spelling(cls, data: Any) -> Any:
+        """A field given twice, once per spelling, is refused by name (not as an extra)."""
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                alias = field.validation_alias
+                if isinstance(alias, str) and alias != name and name in data and alias in data:
+                    raise ValueError(f"{alias} and {name} are the same field: give it once")
+        return data
 
     @field_validator("*")
     @classmethod
@@ -91,9 +139,9 @@ class LLMConfig(Strict):
     @model_validator(mode="after")
     def _needs_model(self) -> LLMConfig:
         if self.backend == "openai" and not (self.model and self.base_url):
-            raise ValueError("backend 'openai' needs both 'model' and 'base_url'")
+            raise ValueError("backend 'openai' needs both 'model' and 'baseUrl'")
         if self.backend == "openai" and not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must start with http:// or https://, got "
+            raise ValueError(f"baseUrl must start with http:// or https://, got "
                              f"{self.base_url!r}")
         if self.backend == "transformers" and not self.model:
             raise ValueError("backend 'transformers' needs 'model' (a local path)")
@@ -212,7 +260,7 @@ class CharEncoderConfig(Strict):
     @model_validator(mode="after")
     def _heads_divide(self) -> CharEncoderConfig:
         if self.hidden_size % self.num_heads:
-            raise ValueError("char_encoder: hidden_size must be a multiple of num_heads")
+            raise ValueError("charEncoder: hiddenSize must be a multiple of numHeads")
         return self
 
 
@@ -241,8 +289,8 @@ class RewardModelConfig(StageConfig):
     @model_validator(mode="after")
     def _lora_needs_pretrained(self) -> RewardModelConfig:
         if self.lora is not None and self.base_model == "char":
-            raise ValueError("lora adapts a pretrained model; base_model 'char' trains a fresh "
-                             "encoder from scratch: drop lora or pick another base_model")
+            raise ValueError("lora adapts a pretrained model; baseModel 'char' trains a fresh "
+                             "encoder from scratch: drop lora or pick another baseModel")
         return self
 
 
@@ -364,9 +412,9 @@ class GRPOConfig(StageConfig):
         if sum(r.weight for r in self.rewards) <= 0:
             raise ValueError("rewards: weights sum to 0; at least one reward needs weight > 0")
         if self.batch_size % self.num_generations:
-            raise ValueError("batch_size must be a multiple of num_generations")
+            raise ValueError("batchSize must be a multiple of numGenerations")
         if self.vllm == "server" and not self.vllm_server_url:
-            raise ValueError("vllm 'server' needs vllm_server_url")
+            raise ValueError("vllm 'server' needs vllmServerUrl")
         if (self.sft is not None and "base_model" not in self.sft.model_fields_set
                 and "policy" in self.model_fields_set):
             self.sft = self.sft.model_copy(update={"base_model": self.policy})
@@ -393,11 +441,21 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     *parents, leaf = key.strip().split(".")
     node = data
     for part in parents:
-        child = node.setdefault(part, {})
+        child = node.setdefault(_spelt_as_given(node, part), {})
         if not isinstance(child, dict):
             raise ConfigError(f"override {assignment!r}: {part!r} is not a section")
         node = child
-    node[leaf] = yaml.safe_load(raw)
+    node[_spelt_as_given(node, leaf)] = yaml.safe_load(raw)
+
+
+def _spelt_as_given(node: dict[str, Any], key: str) -> str:
+    """``key`` as ``node`` already spells it (``maxSteps`` for ``max_steps``), else ``key``:
+    an override replaces a field the file set in the other spelling instead of adding it
+    twice."""
+    for existing in node:
+        if existing != key and field_name(existing) == field_name(key):
+            return existing
+    return key
 
 
 def load_config(cls: type[C], path: str | Path | None = None, overrides: list[str] = ()) -> C:

@@ -114,7 +114,7 @@ def test_examples_use_the_chart_server(chart) -> None:
         if spec.get("llm", {}).get("backend") != "openai":
             continue
         seen += 1
-        assert spec["llm"]["base_url"] == url, path.name
+        assert spec["llm"]["baseUrl"] == url, path.name
         assert spec["llm"]["model"] == values["servedModelName"], path.name
         assert spec["llmApiKeySecret"]["name"] == values["apiKeySecret"]["name"], path.name
         assert spec["llmApiKeySecret"].get("key", "api-key") == values["apiKeySecret"]["key"]

@@ -49,34 +49,34 @@ class Flow:
     def resources(self, llm_url: str) -> list[dict[str, Any]]:
         """The three custom resources, as a user would write them."""
         judge = {"apiVersion": API, "kind": "JudgeTraining", "metadata": {"name": self.judge},
-                 "spec": {"experiment": "zhufu-e2e", "rounds": 2, "batch_size": 16,
-                          "steps_per_round": 20, "llm": {"backend": "offline"},
-                          "output_dir": f"s3://{BUCKET}/judges/{self.judge}",
-                          "register_as": "zhufu-judge"}}
+                 "spec": {"experiment": "zhufu-e2e", "rounds": 2, "batchSize": 16,
+                          "stepsPerRound": 20, "llm": {"backend": "offline"},
+                          "outputDir": f"s3://{BUCKET}/judges/{self.judge}",
+                          "registerAs": "zhufu-judge"}}
         curation = {"apiVersion": API, "kind": "CurationJob",
                     "metadata": {"name": self.curation},
-                    "spec": {"experiment": "zhufu-e2e", "max_queries": 4,
-                             "samples_per_query": 2,
-                             "output_dir": f"s3://{BUCKET}/curation/{self.curation}",
+                    "spec": {"experiment": "zhufu-e2e", "maxQueries": 4,
+                             "samplesPerQuery": 2,
+                             "outputDir": f"s3://{BUCKET}/curation/{self.curation}",
                              "llm": {"backend": "openai", "model": "stand-in",
-                                     "base_url": llm_url, "concurrency": 8,
-                                     "max_retries": 2, "timeout_s": 30},
-                             "reward_model": {"base_model": "tiny", "num_epochs": 1,
-                                              "batch_size": 4, "max_length": 64,
-                                              "eval_fraction": 0.25}}}
+                                     "baseUrl": llm_url, "concurrency": 8,
+                                     "maxRetries": 2, "timeoutSeconds": 30},
+                             "rewardModel": {"baseModel": "tiny", "numEpochs": 1,
+                                              "batchSize": 4, "maxLength": 64,
+                                              "evalFraction": 0.25}}}
         grpo = {"apiVersion": API, "kind": "GRPORun", "metadata": {"name": self.grpo},
                 "spec": {"experiment": "zhufu-e2e", "judgeRef": self.judge,
                          "curationRef": self.curation, "policy": "tiny",
-                         "sft": {"max_steps": 2, "batch_size": 4, "max_length": 64,
-                                 "learning_rate": 1e-3},
+                         "sft": {"maxSteps": 2, "batchSize": 4, "maxLength": 64,
+                                 "learningRate": 1e-3},
                          "rewards": [{"name": "judge", "weight": 1.0},
                                      {"name": "rm", "weight": 0.5},
                                      {"name": "format", "weight": 0.5}],
-                         "num_generations": 2, "batch_size": 4, "max_steps": self.max_steps,
-                         "save_steps": self.save_steps, "max_completion_length": 16,
-                         "learning_rate": 1e-3,
-                         "checkpoint_dir": f"s3://{BUCKET}/checkpoints/{self.grpo}",
-                         "output_dir": f"s3://{BUCKET}/policies/{self.grpo}",
+                         "numGenerations": 2, "batchSize": 4, "maxSteps": self.max_steps,
+                         "saveSteps": self.save_steps, "maxCompletionLength": 16,
+                         "learningRate": 1e-3,
+                         "checkpointDir": f"s3://{BUCKET}/checkpoints/{self.grpo}",
+                         "outputDir": f"s3://{BUCKET}/policies/{self.grpo}",
                          "nodes": self.nodes, "backoffLimit": 2}}
         return [judge, curation, grpo]
 

@@ -172,15 +172,15 @@ def test_default_gpu_scheduling_applies_only_where_the_spec_is_silent(
 
 # Specs that pass the CRD schema but not the operator: (kind, spec, field named in the error).
 INVALID = [
-    ("GRPORun", {"batch_size": 6, "num_generations": 4}, "spec"),
+    ("GRPORun", {"batchSize": 6, "numGenerations": 4}, "spec"),
     ("GRPORun", {"rewards": [{"name": "format", "weight": 0}]}, "spec"),
     ("GRPORun", {"vllm": "server"}, "spec"),
     ("GRPORun", {"deepspeed": "zero2"}, "spec.deepspeed"),
     ("GRPORun", {"vllm": "colocate"}, "spec.vllm"),
-    ("GRPORun", {"vllm": "server", "vllm_server_url": "http://vllm:8000"}, "spec.vllm"),
-    ("GRPORun", {"batch_size": 32, "resources": {"gpus": 8}, "nodes": 3}, "spec.batch_size"),
-    ("GRPORun", {"vllm": "server", "vllm_server_url": "vllm:8000/v1",
-                 "resources": {"gpus": 1}}, "spec.vllm_server_url"),
+    ("GRPORun", {"vllm": "server", "vllmServerUrl": "http://vllm:8000"}, "spec.vllm"),
+    ("GRPORun", {"batchSize": 32, "resources": {"gpus": 8}, "nodes": 3}, "spec.batchSize"),
+    ("GRPORun", {"vllm": "server", "vllmServerUrl": "vllm:8000/v1",
+                 "resources": {"gpus": 1}}, "spec.vllmServerUrl"),
     ("GRPORun", {"judgeRef": "j", "rewards": [{"name": "format"}]}, "spec.judgeRef"),
     ("GRPORun", {"judgeRef": "j", "rewards": [{"name": "judge", "model": "m"}]},
      "spec.rewards[0].model"),
@@ -188,8 +188,8 @@ INVALID = [
     ("CurationJob", {"nodes": 2}, "spec.nodes"),
     ("CurationJob", {"judgeRef": "x"}, "spec.judgeRef"),
     ("CurationJob", {"llm": {"backend": "openai"}}, "spec.llm"),
-    ("CurationJob", {"llmApiKeySecret": {"name": "s"}, "llm": {"api_key_file": "/k"}},
-     "spec.llm.api_key_file"),
+    ("CurationJob", {"llmApiKeySecret": {"name": "s"}, "llm": {"apiKeyFile": "/k"}},
+     "spec.llm.apiKeyFile"),
     ("JudgeTraining", {"tolerations": [{"operator": "Exists", "value": "v"}]},
      "spec.tolerations[0].value"),
     ("JudgeTraining", {"tolerations": [{"key": "k", "tolerationSeconds": 5}]},
@@ -208,3 +208,16 @@ def test_too_long_name_is_rejected_on_metadata_name() -> None:
     with pytest.raises(SpecError) as err:
         validate(KINDS["GRPORun"], "x" * 60, {})
     assert err.value.field == "metadata.name"
+
+
+def test_config_map_is_the_same_whichever_spelling() -> None:
+    """validate() takes the stage config fields camelCase (the CRD's names) or snake_case (a
+    spec built in Python) and writes snake_case into the ConfigMap either way, so a Job's
+    config digest does not depend on the spelling."""
+    camel = validate(KINDS["GRPORun"], "g", {"numGenerations": 2, "batchSize": 4,
+                                              "lora": {"targetModules": ["q_proj"]}})
+    snake = validate(KINDS["GRPORun"], "g", {"num_generations": 2, "batch_size": 4,
+                                              "lora": {"target_modules": ["q_proj"]}})
+    assert camel == snake
+    assert camel[2] == {"num_generations": 2, "batch_size": 4,
+                        "lora": {"target_modules": ["q_proj"]}}

@@ -65,9 +65,9 @@ def test_crd_is_structural_and_valid_kubernetes(kind: str) -> None:
 def test_schema_keeps_types_enums_bounds_and_required() -> None:
     spec = openapi_schema(KINDS["GRPORun"].spec)
     props = spec["properties"]
-    assert props["num_generations"] == {"type": "integer", "description": "Default: 4.",
+    assert props["numGenerations"] == {"type": "integer", "description": "Default: 4.",
                                         "minimum": 2}
-    assert props["learning_rate"]["exclusiveMinimum"] is True and props["learning_rate"][
+    assert props["learningRate"]["exclusiveMinimum"] is True and props["learningRate"][
         "minimum"] == 0
     assert props["deepspeed"]["enum"] == ["none", "zero2", "zero3"]
     reward = props["rewards"]["items"]
@@ -127,9 +127,9 @@ _DELETE = object()
 
 # (kind, path, bad value, why) — each a different kind of mistake the API server must reject.
 BROKEN: list[tuple[str, str, Any, str]] = [
-    ("GRPORun", "spec.num_generations", "four", "string for an integer"),
-    ("GRPORun", "spec.num_generations", 1, "below minimum (2)"),
-    ("GRPORun", "spec.learning_rate", 0, "exclusive minimum 0"),
+    ("GRPORun", "spec.numGenerations", "four", "string for an integer"),
+    ("GRPORun", "spec.numGenerations", 1, "below minimum (2)"),
+    ("GRPORun", "spec.learningRate", 0, "exclusive minimum 0"),
     ("GRPORun", "spec.beta", -0.1, "negative KL coefficient"),
     ("GRPORun", "spec.deepspeed", "zero4", "not in enum"),
     ("GRPORun", "spec.vllm", "remote", "not in enum"),
@@ -159,12 +159,12 @@ BROKEN: list[tuple[str, str, Any, str]] = [
     ("GRPORun", "spec.llmApiKeySecret", {"key": "k"}, "secret without a name"),
     ("CurationJob", "spec.llm.backend", "claude", "unknown LLM backend"),
     ("CurationJob", "spec.llm.concurrency", 0, "zero concurrency"),
-    ("CurationJob", "spec.samples_per_query", 65, "above maximum (64)"),
+    ("CurationJob", "spec.samplesPerQuery", 65, "above maximum (64)"),
     ("CurationJob", "spec.retrieval.kind", "grep", "unknown retrieval kind"),
     ("CurationJob", "spec.debate.rounds", 9, "too many debate rounds"),
     ("CurationJob", "spec.experiment", "", "empty experiment name"),
     ("JudgeTraining", "spec.rounds", 101, "too many rounds"),
-    ("JudgeTraining", "spec.max_rules", 0, "zero rules"),
+    ("JudgeTraining", "spec.maxRules", 0, "zero rules"),
     ("JudgeTraining", "spec.reflector", "true", "string for a boolean"),
     ("JudgeTraining", "spec.seed", -3, "negative seed"),
 ]
@@ -185,3 +185,21 @@ def test_broken_crs_are_rejected(kind: str, path: str, value: Any, why: str) -> 
 
 def test_at_least_twenty_kinds_of_mistakes() -> None:
     assert len({why for *_, why in BROKEN}) >= 20
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_spec_field_is_camel_case(kind: str) -> None:
+    """Kubernetes API conventions: spec fields are camelCase (``numGenerations``,
+    ``llm.baseUrl``); v1alpha1 renamed the snake_case stage config fields."""
+    def names(node: dict[str, Any], path: str) -> list[str]:
+        out = []
+        for key, sub in (node.get("properties") or {}).items():
+            out += [f"{path}.{key}", *names(sub, f"{path}.{key}")]
+        if "items" in node:
+            out += names(node["items"], f"{path}[]")
+        return out
+
+    spec = crd(KINDS[kind])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    fields = names(spec["spec"], "spec")
+    assert {"spec.outputDir", "spec.experiment"} <= set(fields)
+    assert [f for f in fields if "_" in f] == []

@@ -157,8 +157,8 @@ async def test_invalid_specs_and_failed_or_missing_dependencies(tmp_path: Path) 
         op.start()
         try:
             # Passes the CRD schema, fails the stage config's cross-field rule.
-            emu.create("grporuns", _cr("GRPORun", "bad-batch", {"batch_size": 6,
-                                                                 "num_generations": 4}))
+            emu.create("grporuns", _cr("GRPORun", "bad-batch", {"batchSize": 6,
+                                                                 "numGenerations": 4}))
             # A dependency that never appears (the test operator's timeout is 4 s).
             emu.create("grporuns", _cr("GRPORun", "orphan", {"judgeRef": "nobody"}))
             # A dependency that fails.
@@ -167,7 +167,7 @@ async def test_invalid_specs_and_failed_or_missing_dependencies(tmp_path: Path) 
             await wait_for(phase_is(emu, "grporuns", "bad-batch", "Failed", "InvalidSpec"),
                            "InvalidSpec", op=op)
             st = status(emu, "grporuns", "bad-batch")
-            assert "batch_size must be a multiple of num_generations" in st["message"]
+            assert "batchSize must be a multiple of numGenerations" in st["message"]
             await wait_for(lambda: [m for t, r, m in events_for(emu, "bad-batch")
                                     if t == "Warning" and r == "InvalidSpec" and "spec" in m],
                            "Warning Event naming the field", op=op)
@@ -200,7 +200,7 @@ async def test_restart_mid_reconcile_creates_no_duplicate_job(tmp_path: Path) ->
                            or "last-handled-configuration" in r.text), 409, times=10**6)
         op.start()
         try:
-            emu.create("curationjobs", _cr("CurationJob", "r1", {"samples_per_query": 2}))
+            emu.create("curationjobs", _cr("CurationJob", "r1", {"samplesPerQuery": 2}))
             await wait_for(lambda: emu.get("jobs", NS, "r1-curate"), "first Job", op=op)
             uid = emu.get("jobs", NS, "r1-curate")["metadata"]["uid"]
             await op.stop(kill=True)
@@ -237,7 +237,7 @@ def test_emulator_is_faithful_enough() -> None:
             assert "status" not in b  # the main resource does not write status
             c = emu.patch("curationjobs", NS, "a", {"status": {"phase": "Running"}}, status=True)
             assert c["status"] == {"phase": "Running"} and c["metadata"]["generation"] == 2
-            bad = copy.deepcopy(_cr("CurationJob", "b", {"samples_per_query": 0}))
+            bad = copy.deepcopy(_cr("CurationJob", "b", {"samplesPerQuery": 0}))
             try:
                 emu.create("curationjobs", bad)
             except Exception as e:  # noqa: BLE001

@@ -81,11 +81,11 @@ def test_cli_prints_every_document_and_names_bad_input(tmp_path: Path) -> None:
         ("ConfigMap", "team-b"), ("Job", "team-b"), ("ConfigMap", "team-b"), ("Job", "team-b")]
     bad = tmp_path / "bad.yaml"
     obj = yaml.safe_load((EXAMPLES / "grporun.yaml").read_text())
-    obj["spec"]["batch_size"] = 30
+    obj["spec"]["batchSize"] = 30
     bad.write_text(yaml.safe_dump(obj))
     out = runner.invoke(app, ["operator", "render", "-f", str(bad)])
     assert out.exit_code == 2
-    assert "GRPORun/greetings-grpo: spec: batch_size must be a multiple" in out.output
+    assert "GRPORun/greetings-grpo: spec: batchSize must be a multiple" in out.output
     out = runner.invoke(app, ["operator", "render", "-f", str(tmp_path / "none.yaml")])
     assert out.exit_code == 2 and "no such file" in out.output
 

@@ -49,7 +49,7 @@ def test_vllm_modes_render(tmp_path: Path) -> None:
                             precision=Precision("bf16"))
     assert colocate["vllm_mode"] == "colocate"
     assert trainer_args(GRPOConfig(), tmp_path, on_gpu=False)["use_vllm"] is False
-    with pytest.raises(ConfigError, match="vllm_server_url"):
+    with pytest.raises(ConfigError, match="vllmServerUrl"):
         load_config(GRPOConfig, None, ["vllm=server"])
 
 
