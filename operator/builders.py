@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from zhufu.operator import overrides
 from zhufu.operator.settings import OperatorSettings
 from zhufu.operator.spec import Kind
 from zhufu.pipeline.judge.server import JUDGE_SERVER_ENV
@@ -37,6 +38,10 @@ CONTAINER = "trainer"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 JOB_UID_LABEL = "batch.kubernetes.io/controller-uid"
 MANAGED_BY = "zhufu-operator"
+#: Env vars of the wiring a spec's podTemplate may not replace (the result, the owner).
+RESERVED_ENV = frozenset({RESULT_FILE_ENV, "ZHUFU_RESOURCE", "JOB_COMPLETION_INDEX"})
+#: The top-level spec fields that are shorthands for pod spec fields.
+SHORTHANDS = ("nodeSelector", "tolerations", "priorityClassName")
 #: Job names are label values (≤ 63); Indexed Job pods add ``-<index>`` to their hostnames.
 MAX_JOB_NAME = 60
 
@@ -262,11 +267,11 @@ def job(kind: Kind, name: str, namespace: str, workload: dict[str, Any], config:
     }
     if nodes > 1:
         pod_spec["subdomain"] = names.service
-    defaults = settings.defaults()
-    for key in ("nodeSelector", "tolerations", "priorityClassName"):
-        value = workload.get(key) or defaults.get(key)
-        if value:
-            pod_spec[key] = value
+    template = overrides.pod_template(
+        {"metadata": {"labels": pod_labels}, "spec": pod_spec},
+        {"spec": settings.defaults()},
+        {"spec": {k: workload[k] for k in SHORTHANDS if workload.get(k)}},
+        workload.get("podTemplate"))
     spec: dict[str, Any] = {
         "backoffLimit": int(workload.get("backoffLimit", 2)),
         "completions": nodes,
@@ -276,7 +281,7 @@ def job(kind: Kind, name: str, namespace: str, workload: dict[str, Any], config:
         # Pods disrupted by preemption, eviction or node drain do not count as failures.
         "podFailurePolicy": {"rules": [{"action": "Ignore",
                                         "onPodConditions": [{"type": "DisruptionTarget"}]}]},
-        "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
+        "template": template,
     }
     if workload.get("activeDeadlineSeconds"):
         spec["activeDeadlineSeconds"] = int(workload["activeDeadlineSeconds"])

@@ -7,7 +7,9 @@
 ``enum``, titles go, and defaults move into the description (the pipeline applies its own
 defaults when the pod loads the config, so the API server stores only what the user wrote).
 Unknown fields are pruned by the API server and rejected by ``kubectl apply`` (server-side
-strict field validation), which is why ``additionalProperties: false`` is not emitted.
+strict field validation), which is why ``additionalProperties: false`` is not emitted; a model
+with ``extra="allow"`` (a Kubernetes object passed through, such as a volume) keeps its unknown
+fields (``x-kubernetes-preserve-unknown-fields``).
 
 :func:`structural_errors` checks the rules Kubernetes enforces on CRD schemas.
 :func:`render_crds` gives one YAML document per kind (written to ``charts/zhufu/crds/``).
@@ -90,6 +92,8 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[str,
         elif key == "additionalProperties":
             if isinstance(value, dict):
                 out["additionalProperties"] = _convert(value, defs, f"{path}.*")
+            elif value is True and "properties" in node:  # extra="allow": keep the rest
+                out["x-kubernetes-preserve-unknown-fields"] = True
         elif key in ("title", "$defs", "examples", "default"):
             continue
         elif key in ("type",):
@@ -295,6 +299,7 @@ def to_jsonschema(openapi: dict[str, Any], strict: bool = True) -> dict[str, Any
     objects with properties, like ``kubectl apply``'s strict server-side field validation.
     """
     node = copy.deepcopy(openapi)
+    open_ended = bool(node.get("x-kubernetes-preserve-unknown-fields"))
     if node.pop("nullable", False) and "type" in node:
         node["type"] = [node["type"], "null"]
         if "enum" in node:
@@ -305,7 +310,7 @@ def to_jsonschema(openapi: dict[str, Any], strict: bool = True) -> dict[str, Any
         node.pop(key)
     if "properties" in node:
         node["properties"] = {k: to_jsonschema(v, strict) for k, v in node["properties"].items()}
-        if strict and "additionalProperties" not in node:
+        if strict and "additionalProperties" not in node and not open_ended:
             node["additionalProperties"] = False
     if isinstance(node.get("additionalProperties"), dict):
         node["additionalProperties"] = to_jsonschema(node["additionalProperties"], strict)

@@ -29,6 +29,10 @@ and typed by pydantic-settings.
 | ``ZHUFU_KUEUE`` | Jobs go through Kueue: ``spec.queue`` is required | ``false`` |
 | ``ZHUFU_MLFLOW_SECRET`` | Secret with MLFLOW_TRACKING_USERNAME/_PASSWORD for job pods | ``""`` |
 | ``ZHUFU_JUDGE_LLM_URL`` | server of saved judges (pods' ZHUFU_JUDGE_SERVER) | ``""`` |
+| ``ZHUFU_IMAGE_PULL_SECRETS`` | JSON list of Secret names: job pods' imagePullSecrets | ``[]`` |
+
+The defaults are the first layer of a job pod's template; a spec's shorthands and its
+``podTemplate`` merge over them (rules: :mod:`zhufu.operator.overrides`).
 
 ``ZHUFU_NAMESPACE`` takes effect in :mod:`zhufu.operator.main` (``zhufu-operator``), which
 starts Kopf with ``--namespace`` or ``--all-namespaces`` from it. Other ``ZHUFU_*`` variables
@@ -96,8 +100,11 @@ class OperatorSettings(BaseSettings):
     mlflow_secret: str = ""
     judge_llm_url: str = ""
 
+    image_pull_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     @field_validator("default_node_selector", "default_tolerations", "allowed_images",
-                     "storage", "allowed_tolerations", "allowed_priority_classes", mode="before")
+                     "storage", "allowed_tolerations", "allowed_priority_classes",
+                     "image_pull_secrets", mode="before")
     @classmethod
     def _json(cls, raw: Any, info: ValidationInfo) -> Any:
         """The chart renders these as JSON text; empty text or ``null`` means none."""
@@ -108,6 +115,9 @@ class OperatorSettings(BaseSettings):
                 raise ValueError(f"not JSON: {e}") from e
         if raw is None:
             return {} if info.field_name in ("default_node_selector", "storage") else []
+        if info.field_name == "image_pull_secrets" and isinstance(raw, list):
+            # the chart's values may list names or {name: …} objects
+            return [r.get("name") if isinstance(r, dict) else r for r in raw]
         return raw
 
     def allowed_image_repositories(self) -> list[str]:
@@ -139,8 +149,11 @@ class OperatorSettings(BaseSettings):
         return any(norm(toleration) == norm(a) for a in self.allowed_tolerations)
 
     def defaults(self) -> dict[str, object]:
-        """Workload defaults for GPU scheduling (nodeSelector, tolerations, priority class)."""
+        """Pod spec defaults: GPU scheduling (nodeSelector, tolerations, priority class) and
+        the registry credentials (imagePullSecrets)."""
         out: dict[str, object] = {}
+        if self.image_pull_secrets:
+            out["imagePullSecrets"] = [{"name": n} for n in self.image_pull_secrets]
         if self.default_node_selector:
             out["nodeSelector"] = dict(self.default_node_selector)
         if self.default_tolerations:

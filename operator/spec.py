@@ -64,6 +64,63 @@ class SecretKey(K8sModel):
                      description="Key inside the Secret.")
 
 
+class FreeForm(BaseModel):
+    """A Kubernetes object passed through as is (volume, env var), checked when the Job is made."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(..., min_length=1, max_length=253)
+
+
+class VolumeMount(FreeForm):
+    mountPath: str = Field(..., min_length=1, description="Path in the container.")
+
+
+class PodMetadata(K8sModel):
+    labels: dict[str, str] | None = Field(None, description="Merged into the pod's labels.")
+    annotations: dict[str, str] | None = Field(None, description="Merged into the pod's "
+                                                "annotations.")
+
+
+class ContainerResources(K8sModel):
+    requests: dict[str, int | str] | None = None
+    limits: dict[str, int | str] | None = None
+
+
+class ContainerOverride(K8sModel):
+    """Additions to one container of the Job's pod, picked by name (``trainer``)."""
+
+    name: str = Field(..., pattern=DNS_LABEL, max_length=63, description="Container name.")
+    env: list[FreeForm] | None = Field(None, description="Env vars (EnvVar objects); one "
+                                       "with the name of an operator's var replaces it.")
+    envFrom: list[dict[str, Any]] | None = Field(None, description="EnvFromSource objects.")
+    volumeMounts: list[VolumeMount] | None = Field(None, description="VolumeMount objects; "
+                                                   "one at an operator's mountPath replaces it.")
+    resources: ContainerResources | None = Field(None, description="Merged into the "
+                                                 "container's requests and limits.")
+
+
+class PodSpecOverride(K8sModel):
+    imagePullSecrets: list[FreeForm] | None = Field(None, description="LocalObjectReferences.")
+    volumes: list[FreeForm] | None = Field(None, description="Volume objects; one named like "
+                                           "an operator's volume (cache, workspace…) replaces "
+                                           "it. hostPath is refused.")
+    affinity: dict[str, Any] | None = Field(None, description="Pod Affinity object.")
+    tolerations: list[Toleration] | None = Field(None, max_length=32)
+    nodeSelector: dict[str, str] | None = None
+    priorityClassName: str | None = Field(None, pattern=DNS_SUBDOMAIN, max_length=253)
+    runtimeClassName: str | None = Field(None, pattern=DNS_SUBDOMAIN, max_length=253)
+    schedulerName: str | None = Field(None, min_length=1, max_length=253)
+    containers: list[ContainerOverride] | None = Field(None, max_length=8)
+
+
+class PodTemplate(K8sModel):
+    """Overrides merged into the Job's pod template (rules: zhufu.operator.overrides)."""
+
+    metadata: PodMetadata | None = None
+    spec: PodSpecOverride | None = None
+
+
 class Workload(K8sModel):
     """How the stage runs on the cluster (the rest of the spec is the stage config)."""
 
@@ -81,6 +138,10 @@ class Workload(K8sModel):
     activeDeadlineSeconds: int | None = Field(None, ge=1, description="Job deadline in seconds.")
     backoffLimit: int = Field(2, ge=0, le=100, description="Pod retries before the Job fails.")
     suspend: bool = Field(False, description="Create the Job suspended (Kueue admits it).")
+    podTemplate: PodTemplate | None = Field(
+        None, description="Pod overrides merged into the Job's pod template: operator defaults "
+        "< nodeSelector/tolerations/priorityClassName above < podTemplate; maps merged, lists "
+        "appended, scalars replaced. Overrides cannot undo the pod's hardening.")
     llmApiKeySecret: SecretKey | None = Field(
         None, description="Secret with the LLM API key; mounted as a file, its path set as "
         "llm.apiKeyFile in the config.")

@@ -13,7 +13,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from zhufu.operator.builders import LLM_KEY_FILE, MAX_JOB_NAME, child_names
+from zhufu.operator import overrides
+from zhufu.operator.builders import (
+    CONTAINER,
+    LLM_KEY_FILE,
+    MAX_JOB_NAME,
+    RESERVED_ENV,
+    child_names,
+    labels,
+)
 from zhufu.operator.dependencies import default_rewards
 from zhufu.operator.spec import KINDS, Kind, Workload, split_spec
 from zhufu.pipeline.config import field_name
@@ -52,6 +60,11 @@ def validate(kind: Kind, name: str, spec: dict[str, Any]
         raise SpecError("metadata.name", f"too long: the Job name {child_names(kind, name).job!r}"
                         f" must be at most {MAX_JOB_NAME} characters; use a shorter name")
     workload_raw, deps, config_raw = split_spec(spec)
+    try:
+        overrides.check(workload_raw.get("podTemplate"), containers={CONTAINER},
+                        reserved_labels=set(labels(kind, name)), reserved_env=RESERVED_ENV)
+    except overrides.OverrideError as e:
+        raise SpecError(e.field, e.message) from e
     try:
         workload = Workload.model_validate(workload_raw).model_dump(exclude_none=True)
     except ValidationError as e:

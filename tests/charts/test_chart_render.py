@@ -282,3 +282,26 @@ def test_minio_existing_secret_is_used_everywhere(chart) -> None:
     refs = {e["valueFrom"]["secretKeyRef"]["name"] for _, pod in r.pod_specs()
             for c in pod["containers"] for e in c.get("env", []) if "valueFrom" in e}
     assert refs == {"root-login"}
+
+
+def test_image_pull_secrets_reach_job_pods(chart, monkeypatch) -> None:
+    """The chart's imagePullSecrets go to the operator (ZHUFU_IMAGE_PULL_SECRETS), which puts
+    them on every job pod it builds: the trainer image comes from the same registry."""
+    from zhufu.operator import builders
+    from zhufu.operator.settings import load_settings
+    from zhufu.operator.spec import KINDS
+    from zhufu.operator.validation import validate
+
+    dep = chart.render(None, "imagePullSecrets[0]=regcred", "imagePullSecrets[1]=mirror").named(
+        "Deployment", chart.name("operator"))
+    assert dep["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "regcred"},
+                                                                   {"name": "mirror"}]
+    _set_env(monkeypatch, _operator_env(dep))
+    settings = load_settings()
+    kind = KINDS["CurationJob"]
+    workload, _, config = validate(kind, "c", {})
+    pod = builders.job(kind, "c", "ns", workload, config, settings)["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}, {"name": "mirror"}]
+    _set_env(monkeypatch, _operator_env(chart.render().named("Deployment",
+                                                             chart.name("operator"))))
+    assert load_settings().image_pull_secrets == []
