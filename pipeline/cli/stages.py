@@ -2,7 +2,8 @@
 
 Each reads one config (``--config FILE`` plus ``--set KEY=VALUE`` overrides, and the stage's
 own :class:`~zhufu.pipeline.stages.Option` flags), runs the stage through the stage wrapper
-and prints its StageResult JSON on stdout (global rank 0 only). Top-level stages (``zhufu
+and prints its StageResult JSON on stdout (global rank 0 only): the only thing on stdout,
+whatever the libraries print while the stage runs (that goes to stderr). Top-level stages (``zhufu
 sft``, ``curate``, ``train-rm``, ``grpo``) are in :data:`app`; a group adds its own with
 :func:`add_stage_commands` (``zhufu judge train``).
 """
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from zhufu.pipeline.cli.common import ConfigOption, OverridesOption
+from zhufu.pipeline.cli.common import ConfigOption, OverridesOption, result_stdout
 from zhufu.pipeline.stages import STAGES, Option, Stage
 
 
@@ -37,9 +38,11 @@ def stage_command(stage: Stage) -> Callable[..., None]:
                 run_options[option.name] = value
             elif value is not None:  # a shortcut for --set FIELD=VALUE
                 overrides.append(f"{option.field}={value}")
-        result = run(stage.name, load_config(stage.config, config, overrides), **run_options)
+        with result_stdout() as stdout:
+            result = run(stage.name, load_config(stage.config, config, overrides),
+                         **run_options)
         if distributed.is_main_process():
-            typer.echo(result.to_json())
+            typer.echo(result.to_json(), file=stdout)
 
     params = [inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None,
                                 annotation=ConfigOption),

@@ -162,10 +162,17 @@ async def curate_async(cfg: CurateConfig, backend: ChatBackend | None = None, *,
     bar = tqdm(total=len(cands), desc="curate", unit="cand", disable=not progress,
                mininterval=0.5)
 
+    every = max(1, len(cands) // 10)
+    finished = [0]
+    log.info("curate: %d candidates for %d queries", len(cands), len(queries))
+
     async def one(cand: Candidate) -> dict[str, Any]:
         async with limit:
             trace = await curator.curate(cand)
         bar.update(1)
+        finished[0] += 1
+        if finished[0] % every == 0 or finished[0] == len(cands):  # `zhufu -v` shows these
+            log.info("curate: %d/%d candidates judged", finished[0], len(cands))
         return trace
 
     uploader = (asyncio.create_task(_upload_journal_periodically(journal, journal_uri))
