@@ -123,7 +123,8 @@ def test_container_overrides_by_name() -> None:
 
 
 def test_the_example_mounts_a_model_cache_and_takes_hf_token_from_a_secret() -> None:
-    claim, doc = yaml.safe_load_all(EXAMPLE.read_text(encoding="utf-8"))
+    doc = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    claim = yaml.safe_load((EXAMPLE.parent / "model-cache-pvc.yaml").read_text(encoding="utf-8"))
     kubernetes_validate.validate(claim, "1.37.0", strict=True)
     template = _pod(doc["spec"])
     c = _trainer(template)
@@ -242,3 +243,20 @@ def test_the_crd_schema_refuses_what_it_does_not_list() -> None:
     assert errors({"spec": {"hostNetwork": True}})
     assert errors({"spec": {"containers": [{"name": "trainer", "securityContext": {}}]}})
     assert not errors({"spec": {"volumes": [{"name": "h", "hostPath": {"path": "/"}}]}})
+
+
+def test_zhufu_operator_render_shows_the_overrides() -> None:
+    """``zhufu operator render -f`` on the example prints the Job with the overrides merged."""
+    from typer.testing import CliRunner
+
+    from zhufu.pipeline.cli import app
+
+    out = CliRunner().invoke(app, ["operator", "render", "-f", str(EXAMPLE), "-n", "zhufu"])
+    assert out.exit_code == 0, out.output
+    (job,) = [d for d in yaml.safe_load_all(out.stdout) if d and d["kind"] == "Job"]
+    template = job["spec"]["template"]
+    assert template["metadata"]["labels"]["team"] == "nlp"
+    c = _trainer(template)
+    assert {"name": "model-cache", "mountPath": "/var/cache/zhufu/huggingface"} in c[
+        "volumeMounts"]
+    assert any(e["name"] == "HF_TOKEN" for e in c["env"])
