@@ -39,7 +39,8 @@ QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 JOB_UID_LABEL = "batch.kubernetes.io/controller-uid"
 MANAGED_BY = "zhufu-operator"
 #: Env vars of the wiring a spec's podTemplate may not replace (the result, the owner).
-RESERVED_ENV = frozenset({RESULT_FILE_ENV, "ZHUFU_RESOURCE", "JOB_COMPLETION_INDEX"})
+RESERVED_ENV = frozenset({RESULT_FILE_ENV, "ZHUFU_RESOURCE", "ZHUFU_JOB_UID",
+                          "JOB_COMPLETION_INDEX"})
 #: The top-level spec fields that are shorthands for pod spec fields.
 SHORTHANDS = ("nodeSelector", "tolerations", "priorityClassName")
 #: Job names are label values (≤ 63); Indexed Job pods add ``-<index>`` to their hostnames.

@@ -185,6 +185,9 @@ def test_overrides_cannot_undo_the_hardening(pod_template: dict[str, Any], field
     ({"spec": {"containers": [{"name": "trainer", "env": [{"name": "ZHUFU_RESULT_FILE",
                                                             "value": "/x"}]}]}},
      "spec.podTemplate.spec.containers[0].env[0].name", "reports through it"),
+    ({"spec": {"containers": [{"name": "trainer", "env": [{"name": "ZHUFU_JOB_UID",
+                                                            "value": "x"}]}]}},
+     "spec.podTemplate.spec.containers[0].env[0].name", "reports through it"),
     ({"spec": {"containers": [{"name": "sidecar", "env": []}]}},
      "spec.podTemplate.spec.containers[0].name", "no container 'sidecar'"),
 ])
