@@ -18,7 +18,6 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
-    AliasGenerator,
     BaseModel,
     ConfigDict,
     Field,
@@ -89,9 +88,8 @@ class Strict(BaseModel):
     """Base of every config model: unknown fields refused, camelCase or snake_case accepted."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True,
-                              alias_generator=AliasGenerator(validation_alias=field_alias,
-                                                             serialization_alias=field_alias),
-                              validate_by_name=True, validate_by_alias=True)
+                              alias_generator=field_alias, validate_by_name=True,
+                              validate_by_alias=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -99,7 +97,7 @@ class Strict(BaseModel):
         """A field given twice, once per spelling, is refused by name (not as an extra)."""
         if isinstance(data, dict):
             for name, field in cls.model_fields.items():
-                alias = field.validation_alias
+                alias = field.alias
                 if isinstance(alias, str) and alias != name and name in data and alias in data:
                     raise ValueError(f"{alias} and {name} are the same field: give it once")
         return data

@@ -24,12 +24,12 @@ ATTACKER_URL = "http://attacker.example:8000/v1"
 
 
 async def test_llm_key_env_cannot_name_the_s3_secret_key(cluster: Cluster) -> None:
-    """``llm.api_key_env: AWS_SECRET_ACCESS_KEY`` plus the attacker's server would send the
+    """``llm.apiKeyEnv: AWS_SECRET_ACCESS_KEY`` plus the attacker's server would send the
     S3 key as the Bearer token."""
     msg = await cluster.refused("CurationJob", "steal-s3-key", {"llm": {
-        "backend": "openai", "model": "m", "base_url": ATTACKER_URL,
-        "api_key_env": "AWS_SECRET_ACCESS_KEY"}})
-    assert msg.startswith("spec.llm.api_key_env: 'AWS_SECRET_ACCESS_KEY' is not allowed"), msg
+        "backend": "openai", "model": "m", "baseUrl": ATTACKER_URL,
+        "apiKeyEnv": "AWS_SECRET_ACCESS_KEY"}})
+    assert msg.startswith("spec.llm.apiKeyEnv: 'AWS_SECRET_ACCESS_KEY' is not allowed"), msg
 
 
 @pytest.mark.parametrize("secret_type", ["Opaque", "kubernetes.io/service-account-token"])
@@ -40,7 +40,7 @@ async def test_llm_key_secret_must_opt_in(cluster: Cluster, secret_type: str) ->
     cluster.emu.create("secrets", {"metadata": {"name": name, "namespace": ATTACKER},
                                    "type": secret_type, "stringData": {"token": "t0p-s3cret"}})
     msg = await cluster.refused("JudgeTraining", f"steal-{name}", {
-        "llm": {"backend": "openai", "model": "m", "base_url": ATTACKER_URL},
+        "llm": {"backend": "openai", "model": "m", "baseUrl": ATTACKER_URL},
         "llmApiKeySecret": {"name": name, "key": "token"}})
     assert msg.startswith(f"spec.llmApiKeySecret.name: Secret {name!r} is not an LLM key "
                           "Secret"), msg
@@ -53,7 +53,7 @@ async def test_opted_in_key_secret_is_mounted(cluster: Cluster) -> None:
                                                 "annotations": {"zhufu.dev/llm-key": "true"}},
                                    "stringData": {"api-key": "k"}})
     job = await cluster.job("JudgeTraining", "own-key", {
-        "llm": {"backend": "openai", "model": "m", "base_url": "http://llm:8000/v1"},
+        "llm": {"backend": "openai", "model": "m", "baseUrl": "http://llm:8000/v1"},
         "llmApiKeySecret": {"name": "team-a-llm"}})
     volumes = job["spec"]["template"]["spec"]["volumes"]
     assert {"team-a-llm"} == {v["secret"]["secretName"] for v in volumes if "secret" in v}

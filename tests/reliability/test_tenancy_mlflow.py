@@ -17,9 +17,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 async def test_registering_under_a_shared_name_lands_in_the_own_namespace(
         cluster: Cluster) -> None:
-    """``register_as: zhufu-policy`` used to add a version to (and move the ``grpo`` alias
+    """``registerAs: zhufu-policy`` used to add a version to (and move the ``grpo`` alias
     of) the model every team's GRPORun loads by default."""
-    job = await cluster.job("GRPORun", "move-alias", {"register_as": "zhufu-policy",
+    job = await cluster.job("GRPORun", "move-alias", {"registerAs": "zhufu-policy",
                                                        "experiment": "zhufu"})
     config = cluster.config(job)
     assert config["register_as"] == "team-a.zhufu-policy"
@@ -47,7 +47,7 @@ async def test_another_teams_model_uri_names_an_own_model(cluster: Cluster) -> N
 
 async def test_nested_section_names_are_scoped(cluster: Cluster) -> None:
     config = cluster.config(await cluster.job("CurationJob", "rm-section", {
-        "reward_model": {"register_as": "zhufu-reward"}}))
+        "rewardModel": {"registerAs": "zhufu-reward"}}))
     assert config["reward_model"]["register_as"] == "team-a.zhufu-reward"
     assert config["reward_model"]["experiment"] == "team-a.zhufu"
 

@@ -19,16 +19,16 @@ OUTSIDE = "is outside this namespace's storage: resources in 'team-a' read and w
 async def test_output_into_another_teams_prefix_is_refused(cluster: Cluster) -> None:
     """Overwrite team-b's curated pairs."""
     msg = await cluster.refused("CurationJob", "overwrite-outputs",
-                                {"output_dir": "s3://zhufu/team-b/curation"})
-    assert msg == f"spec.output_dir: 's3://zhufu/team-b/curation' {OUTSIDE}", msg
+                                {"outputDir": "s3://zhufu/team-b/curation"})
+    assert msg == f"spec.outputDir: 's3://zhufu/team-b/curation' {OUTSIDE}", msg
 
 
 async def test_planted_checkpoint_for_resume_is_refused(cluster: Cluster) -> None:
     """``resume: auto`` from a checkpoint folder the attacker planted in team-b's space (or
     the attacker writing into team-b's checkpoints)."""
     msg = await cluster.refused("GRPORun", "plant-checkpoint", {
-        "checkpoint_dir": "s3://zhufu/team-b/checkpoints/grpo", "resume": "auto"})
-    assert msg.startswith("spec.checkpoint_dir: 's3://zhufu/team-b/checkpoints/grpo' is "
+        "checkpointDir": "s3://zhufu/team-b/checkpoints/grpo", "resume": "auto"})
+    assert msg.startswith("spec.checkpointDir: 's3://zhufu/team-b/checkpoints/grpo' is "
                           "outside"), msg
 
 
@@ -48,14 +48,14 @@ async def test_prefix_lookalike_is_refused(cluster: Cluster) -> None:
 
 async def test_nested_section_uri_is_checked(cluster: Cluster) -> None:
     msg = await cluster.refused("CurationJob", "nested-uri", {
-        "reward_model": {"data": "s3://zhufu/team-b/pairs.json"}})
-    assert msg.startswith("spec.reward_model.data: 's3://zhufu/team-b/pairs.json' is "
+        "rewardModel": {"data": "s3://zhufu/team-b/pairs.json"}})
+    assert msg.startswith("spec.rewardModel.data: 's3://zhufu/team-b/pairs.json' is "
                           "outside"), msg
 
 
 async def test_own_prefix_runs(cluster: Cluster) -> None:
     job = await cluster.job("CurationJob", "own-outputs",
-                            {"output_dir": "s3://zhufu/team-a/curation"})
+                            {"outputDir": "s3://zhufu/team-a/curation"})
     assert cluster.config(job)["output_dir"] == "s3://zhufu/team-a/curation"
     assert env_of(job)["AWS_SECRET_ACCESS_KEY"] == {
         "secretKeyRef": {"name": "zhufu-s3", "key": "AWS_SECRET_ACCESS_KEY"}}
@@ -65,7 +65,7 @@ async def test_each_namespace_gets_its_own_s3_credentials(cluster: Cluster) -> N
     """team-b's pods hold team-b's keys (a Secret in team-b named in ZHUFU_STORAGE), so a
     leak in one team's pod is not every team's keys."""
     job = await cluster.job("CurationJob", "team-b-run",
-                            {"queue": "q", "output_dir": "s3://team-b-data/models/cur"},
+                            {"queue": "q", "outputDir": "s3://team-b-data/models/cur"},
                             namespace=VICTIM)
     env = env_of(job)
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
