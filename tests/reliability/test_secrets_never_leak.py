@@ -54,7 +54,7 @@ async def test_operator_writes_no_secret(tmp_path: Path) -> None:
                 "apiVersion": "zhufu.dev/v1alpha1", "kind": "CurationJob",
                 "metadata": {"name": "sec", "namespace": NS},
                 "spec": {"llm": {"backend": "openai", "model": "m",
-                                 "base_url": "http://llm:8000/v1"},
+                                 "baseUrl": "http://llm:8000/v1"},
                          "llmApiKeySecret": {"name": "llm-api-key"}}})
             job = await wait_for(lambda: emu.get("jobs", NS, "sec-curate"), "the Job", op=op)
             await wait_for(lambda: (emu.get("curationjobs", NS, "sec") or {}).get("status"),
