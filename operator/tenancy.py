@@ -80,7 +80,8 @@ def _walk(model: type[BaseModel], data: dict[str, Any], path: str = "spec"
     (the dict holding it, its key there, its spec path as users write it, its attribute
     name, its value, the default when ``data`` does not set it)."""
     for name, info in model.model_fields.items():
-        shown = info.alias or name
+        alias = info.validation_alias  # the camelCase spelling, once the models carry one
+        shown = alias if isinstance(alias, str) else (info.alias or name)
         key = shown if shown in data and name not in data else name
         default = None if info.is_required() or info.default_factory else info.default
         value = data.get(key, default)
