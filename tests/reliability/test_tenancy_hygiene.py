@@ -36,7 +36,7 @@ def _stage_output(tmp: Path) -> str:
     keys.mkdir(parents=True)
     (keys / "api-key").write_text(LLM_KEY + "\n")
     config = tmp / "config.yaml"
-    config.write_text(yaml.safe_dump({"output_dir": f"s3://{KEY_ID}-{SECRET}/{MLFLOW_PW}/"
+    config.write_text(yaml.safe_dump({"outputDir": f"s3://{KEY_ID}-{SECRET}/{MLFLOW_PW}/"
                                                     f"{LLM_KEY}"}))
     env = {**os.environ, "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET,
            "MLFLOW_TRACKING_PASSWORD": MLFLOW_PW, "ZHUFU_SECRET_DIR": str(tmp / "secrets"),
@@ -50,7 +50,7 @@ def _stage_output(tmp: Path) -> str:
 async def test_log_tail_in_status_holds_no_secret_value(cluster: Cluster, tmp_path: Path
                                                         ) -> None:
     output = _stage_output(tmp_path)
-    assert "***" in output and "output_dir" in output, output
+    assert "***" in output and "outputDir" in output, output
     assert not [p for p in PLANTED if p in output], output
     job = await cluster.job("CurationJob", "leaky-tail", {})
     fail_pod(cluster, job, output)
@@ -78,7 +78,7 @@ async def test_url_credentials_never_reach_status_or_events(cluster: Cluster) ->
 
 
 async def test_mlflow_params_hold_no_url_credentials() -> None:
-    params = flatten_params({"llm": {"base_url": "http://bob:hunter22@llm:8000/v1"},
+    params = flatten_params({"llm": {"baseUrl": "http://bob:hunter22@llm:8000/v1"},
                              "policy": "models:/team-a.zhufu-policy@sft"})
-    assert params == {"llm.base_url": "http://***@llm:8000/v1",
+    assert params == {"llm.baseUrl": "http://***@llm:8000/v1",
                       "policy": "models:/team-a.zhufu-policy@sft"}
