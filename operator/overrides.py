@@ -97,14 +97,14 @@ def check(pod_template: dict[str, Any] | None, *, containers: set[str],
             raise OverrideError(f"{path}.spec.volumes[{i}].name", f"refused: "
                                 f"{volume['name']!r} is the operator's volume")
     for i, container in _items(spec.get("containers")):
-        where = f"{path}.spec.containers[{i}]"
         if container.get("name") not in containers:
-            raise OverrideError(f"{where}.name", f"no container {container.get('name')!r} in "
-                                f"the pod; its containers: {', '.join(sorted(containers))}")
-        for j, var in _items(container.get("env")):
-            if var.get("name") in reserved_env:
-                raise OverrideError(f"{where}.env[{j}].name", f"refused: the operator sets "
-                                    f"{var['name']} (the stage reports through it)")
+            raise OverrideError(f"{path}.spec.containers[{i}].name", f"no container "
+                                f"{container.get('name')!r} in the pod; its containers: "
+                                f"{', '.join(sorted(containers))}")
+    for where, var in env_vars(spec, f"{path}.spec"):
+        if var.get("name") in reserved_env:
+            raise OverrideError(f"{where}.name", f"refused: the operator sets {var['name']} "
+                                "(the stage reports through it)")
 
 
 def _dict(node: Any) -> dict[str, Any]:
@@ -114,6 +114,34 @@ def _dict(node: Any) -> dict[str, Any]:
 def _items(node: Any) -> list[tuple[int, dict[str, Any]]]:
     return [(i, v) for i, v in enumerate(node) if isinstance(v, dict)] if isinstance(
         node, list) else []
+
+
+def env_vars(spec: dict[str, Any], path: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every env var of every container of a pod spec (or its override): (its path, the
+    var). ``path`` is the spec's own path, e.g. ``spec.podTemplate.spec``."""
+    return [(f"{path}.containers[{c}].env[{j}]", var)
+            for c, container in _items(_dict(spec).get("containers"))
+            for j, var in _items(container.get("env"))]
+
+
+def secret_refs(spec: dict[str, Any], path: str) -> list[tuple[str, str]]:
+    """Every Secret whose data a pod spec (or its override) brings into the pod, as (the
+    referencing field's path, the Secret's name): ``secret`` volumes, env
+    ``valueFrom.secretKeyRef`` and ``envFrom[].secretRef``. (``imagePullSecrets`` reach only
+    the kubelet, never the pod.)"""
+    spec = _dict(spec)
+    out = [(f"{path}.volumes[{i}].secret", str(_dict(v["secret"]).get("secretName", "")))
+           for i, v in _items(spec.get("volumes")) if "secret" in v]
+    for where, var in env_vars(spec, path):
+        ref = _dict(var.get("valueFrom")).get("secretKeyRef")
+        if ref is not None:
+            out.append((f"{where}.valueFrom.secretKeyRef", str(_dict(ref).get("name", ""))))
+    for c, container in _items(spec.get("containers")):
+        for j, source in _items(container.get("envFrom")):
+            if "secretRef" in source:
+                out.append((f"{path}.containers[{c}].envFrom[{j}].secretRef",
+                            str(_dict(source["secretRef"]).get("name", ""))))
+    return out
 
 
 def _merge_list(base: list[Any], over: list[Any], field: str | None) -> list[Any]:

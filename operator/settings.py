@@ -101,10 +101,13 @@ class OperatorSettings(BaseSettings):
     judge_llm_url: str = ""
 
     image_pull_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    pod_secrets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Secrets (by name, in the resource's namespace) a "
+        "spec.podTemplate may reference; any other is refused.")
 
     @field_validator("default_node_selector", "default_tolerations", "allowed_images",
                      "storage", "allowed_tolerations", "allowed_priority_classes",
-                     "image_pull_secrets", mode="before")
+                     "image_pull_secrets", "pod_secrets", mode="before")
     @classmethod
     def _json(cls, raw: Any, info: ValidationInfo) -> Any:
         """The chart renders these as JSON text; empty text or ``null`` means none."""

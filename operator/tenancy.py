@@ -18,8 +18,10 @@ settings; each refusal is a :class:`~zhufu.operator.validation.SpecError` naming
 - **scheduling**: tolerations and priority classes only from the chart's allowlists (in
   ``spec.podTemplate`` too), ``spec.queue`` required when the chart says Kueue admits the
   Jobs;
-- **pod template overrides**: no Secret volumes, ``secretKeyRef`` or ``envFrom`` Secrets, and
-  none of the credential and endpoint variables (``AWS_*``, ``MLFLOW_*``…).
+- **pod template overrides**: Secrets (``secret`` volumes, ``secretKeyRef``, ``envFrom``)
+  only those the install lists (``ZHUFU_POD_SECRETS``, the chart's ``jobs.podSecrets``), no
+  projected or CSI volumes, none of the credential and endpoint variables (``AWS_*``,
+  ``MLFLOW_*``…) except ``HF_TOKEN`` from a listed Secret.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from zhufu.operator import overrides
 from zhufu.operator.settings import OperatorSettings
 from zhufu.operator.spec import Kind, Workload
 from zhufu.operator.validation import SpecError
@@ -221,39 +224,44 @@ def check_queue(workload: dict[str, Any], settings: OperatorSettings) -> None:
 #: Env var name prefixes a pod template may not set: the credentials and endpoints the
 #: operator gives the pod (an override could send them elsewhere or swap in another Secret).
 RESERVED_ENV_PREFIXES = ("AWS_", "MLFLOW_", "OPENAI_", "ZHUFU_", "HF_", "VLLM_")
-#: Volume sources that carry credentials into a pod.
-SECRET_VOLUMES = ("secret", "projected", "csi")
+#: Of those, the variables a pod template may set, but only from a Secret the install lists
+#: (``pod_secrets``): credentials the operator does not provide itself.
+SECRET_ONLY_ENV = frozenset({"HF_TOKEN"})
+#: Volume sources that can carry credentials (or an API token) into a pod, never allowed.
+CREDENTIAL_VOLUMES = ("projected", "csi")
 
 
 def check_pod_template(workload: dict[str, Any], settings: OperatorSettings) -> None:
-    """``spec.podTemplate`` (merged into the Job's pod) may not bring in Secrets, change the
-    credential and endpoint variables, or step around the scheduling allowlists."""
+    """``spec.podTemplate`` (merged into the Job's pod) may reference only the Secrets the
+    install lists (``settings.pod_secrets``), may not change the credential and endpoint
+    variables (``HF_TOKEN`` only from a listed Secret), and may not step around the
+    scheduling allowlists."""
     template = workload.get("podTemplate") or {}
     spec = template.get("spec") or {}
     path = "spec.podTemplate.spec"
     check_scheduling(spec, settings, prefix=path)
+    listed = ", ".join(settings.pod_secrets) or "none"
+    for field, secret in overrides.secret_refs(spec, path):
+        if secret not in settings.pod_secrets:
+            raise SpecError(field, f"refused: Secret {secret!r} is not one pod overrides may "
+                            f"reference; this install allows: {listed} (the chart's "
+                            "jobs.podSecrets)")
     for i, volume in enumerate(spec.get("volumes") or []):
-        for source in SECRET_VOLUMES:
+        for source in CREDENTIAL_VOLUMES:
             if source in volume:
-                raise SpecError(f"{path}.volumes[{i}].{source}", "refused: Secrets reach job "
-                                "pods only through spec.llmApiKeySecret and the install's "
-                                "settings")
-    for c, container in enumerate(spec.get("containers") or []):
-        where = f"{path}.containers[{c}]"
-        for j, var in enumerate(container.get("env") or []):
-            name = str(var.get("name", ""))
-            if name.startswith(RESERVED_ENV_PREFIXES):
-                raise SpecError(f"{where}.env[{j}].name", f"refused: {name} is one of the "
-                                "credential and endpoint variables the operator sets")
-            if "secretKeyRef" in (var.get("valueFrom") or {}):
-                raise SpecError(f"{where}.env[{j}].valueFrom.secretKeyRef", "refused: Secrets "
-                                "reach job pods only through spec.llmApiKeySecret and the "
-                                "install's settings")
-        for j, source in enumerate(container.get("envFrom") or []):
-            if "secretRef" in source:
-                raise SpecError(f"{where}.envFrom[{j}].secretRef", "refused: Secrets reach "
-                                "job pods only through spec.llmApiKeySecret and the install's "
-                                "settings")
+                raise SpecError(f"{path}.volumes[{i}].{source}", f"refused: {source} volumes "
+                                "can bring in credentials; use a secret volume of a Secret "
+                                "the install lists (jobs.podSecrets)")
+    for where, var in overrides.env_vars(spec, path):
+        name = str(var.get("name", ""))
+        if name in SECRET_ONLY_ENV:
+            if "secretKeyRef" not in (var.get("valueFrom") or {}):
+                raise SpecError(f"{where}.name", f"refused: {name} may come only from a "
+                                "Secret the install lists (valueFrom.secretKeyRef; the "
+                                "chart's jobs.podSecrets)")
+        elif name.startswith(RESERVED_ENV_PREFIXES):
+            raise SpecError(f"{where}.name", f"refused: {name} is one of the credential and "
+                            "endpoint variables the operator sets")
 
 
 def enforce(kind: Kind, namespace: str, workload: dict[str, Any], deps: dict[str, Any],

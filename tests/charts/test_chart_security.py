@@ -18,7 +18,8 @@ CI_VALUES = sorted((CHART_DIR / "ci").glob("*-values.yaml"))
 IDS = [p.name.removesuffix("-values.yaml") for p in CI_VALUES]
 SECRETISH = ("KEY", "SECRET", "PASSWORD", "TOKEN", "CREDENTIAL")
 #: Operator settings that hold the *name* of a Secret (which job pods reference), no value.
-SECRET_NAMES = ("ZHUFU_S3_SECRET", "ZHUFU_MLFLOW_SECRET", "ZHUFU_IMAGE_PULL_SECRETS")
+SECRET_NAMES = ("ZHUFU_S3_SECRET", "ZHUFU_MLFLOW_SECRET", "ZHUFU_IMAGE_PULL_SECRETS",
+                "ZHUFU_POD_SECRETS")
 
 
 def _effective(pod: dict, container: dict, field: str):

@@ -28,6 +28,7 @@ def test_defaults_reach_the_operator(chart, monkeypatch) -> None:
     assert s.allowed_tolerations == [{"key": "nvidia.com/gpu", "operator": "Exists",
                                       "effect": "NoSchedule"}]
     assert s.judge_llm_url == "" and s.mlflow_secret == ""
+    assert s.pod_secrets == []  # a podTemplate references no Secret unless the install says
 
 
 def test_tenancy_values_reach_the_operator(chart, monkeypatch) -> None:
@@ -36,7 +37,7 @@ def test_tenancy_values_reach_the_operator(chart, monkeypatch) -> None:
         "tenancy.allowedPriorityClasses={team-batch}",
         "tenancy.storage.team-b.secret=team-b-s3",
         "tenancy.storage.team-b.prefix=s3://team-b-data/",
-        "mlflow.auth.existingSecret=mlflow-team",
+        "mlflow.auth.existingSecret=mlflow-team", "jobs.podSecrets={hf-token}",
         "tenancy.allowedImages={registry.example.com/ml/trainer}")
     s = _settings(_operator_env(rendered, chart), monkeypatch)
     assert s.kueue and s.allowed_priority_classes == ["team-batch"]
@@ -46,6 +47,7 @@ def test_tenancy_values_reach_the_operator(chart, monkeypatch) -> None:
     assert s.mlflow_secret == "mlflow-team"
     assert s.judge_llm_url == f"http://{chart.name('llm')}.{chart.namespace}.svc:8000/v1"
     assert s.allowed_image_repositories() == ["registry.example.com/ml/trainer"]
+    assert s.pod_secrets == ["hf-token"]
 
 
 def test_single_namespace_role_per_watched_namespace(chart, monkeypatch) -> None:

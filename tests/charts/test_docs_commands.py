@@ -191,12 +191,15 @@ class Session:
     log: list[str] = field(default_factory=list)
 
     async def run(self, argv: list[str], timeout: float = 60) -> tuple[int | None, str]:
-        """Run a command without blocking the emulator's loop; rc None = still running
-        after ``timeout`` seconds (then killed)."""
+        """Run a command without blocking the emulator's loop (leading ``VAR=value`` words
+        set its environment, as in a shell); rc None = still running after ``timeout``
+        seconds (then killed)."""
+        words = _words(argv)
+        env = {**self.env, **dict(a.split("=", 1) for a in argv[:len(argv) - len(words)])}
         out_file = self.workdir / "command.out"
         with out_file.open("wb") as out:
             proc = await asyncio.create_subprocess_exec(
-                *argv, cwd=self.workdir, env=self.env, stdin=asyncio.subprocess.DEVNULL,
+                *words, cwd=self.workdir, env=env, stdin=asyncio.subprocess.DEVNULL,
                 stdout=out, stderr=out)
             try:
                 rc: int | None = await asyncio.wait_for(proc.wait(), timeout)
@@ -329,7 +332,7 @@ async def helm(s: Session, argv: list[str]) -> None:
 
 
 async def zhufu(s: Session, argv: list[str]) -> None:
-    words = [a for a in argv[1:] if not a.startswith("-")]
+    words = [a for a in _words(argv)[1:] if not a.startswith("-")]
     if words[:2] == ["operator", "render"]:  # needs no cluster: runs as written
         rc, out = await s.run(argv)
         assert rc == 0 and "kind: Job" in out, out
@@ -346,7 +349,10 @@ async def run_command(s: Session, argv: list[str]) -> None:
                 assert (REPO / path).exists(), path
         s.log.append(f"skipped ({why}): {shlex.join(argv)}")
         return
-    handler = {"kubectl": kubectl, "helm": helm, "zhufu": zhufu}.get(argv[0])
+    handlers = {"kubectl": kubectl, "helm": helm, "zhufu": zhufu}
+    if _words(argv) != argv:  # VAR=value words only before zhufu (the others parse argv)
+        handlers = {"zhufu": zhufu}
+    handler = handlers.get(_words(argv)[0])
     assert handler, (f"no check for {shlex.join(argv)}: teach tests/charts/test_docs_commands"
                      ".py or add it to SKIPPED with the reason")
     try:

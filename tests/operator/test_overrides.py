@@ -136,6 +136,7 @@ def test_the_example_mounts_a_model_cache() -> None:
     assert claims == {"model-cache": claim["metadata"]["name"]}
     assert mounts["model-cache"] == hf_home
     assert env["NCCL_DEBUG"] == {"name": "NCCL_DEBUG", "value": "WARN"}
+    assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hf-token", "key": "token"}
     # and the CRD schema keeps the free-form parts (the API server would prune them otherwise)
     schema = to_jsonschema(crd(KINDS["GRPORun"])["spec"]["versions"][0]["schema"][
         "openAPIV3Schema"])
@@ -248,13 +249,23 @@ def test_the_crd_schema_refuses_what_it_does_not_list() -> None:
     assert not errors({"spec": {"volumes": [{"name": "h", "hostPath": {"path": "/"}}]}})
 
 
-def test_zhufu_operator_render_shows_the_overrides() -> None:
-    """``zhufu operator render -f`` on the example prints the Job with the overrides merged."""
+def test_zhufu_operator_render_shows_the_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``zhufu operator render -f`` on the example prints the Job with the overrides merged,
+    HF_TOKEN from the Secret the install lists (the chart's jobs.podSecrets); without that
+    listing the same resource is refused, naming the field and the Secret."""
     from typer.testing import CliRunner
 
     from zhufu.pipeline.cli import app
 
-    out = CliRunner().invoke(app, ["operator", "render", "-f", str(EXAMPLE), "-n", "zhufu"])
+    args = ["operator", "render", "-f", str(EXAMPLE), "-n", "zhufu"]
+    monkeypatch.delenv("ZHUFU_POD_SECRETS", raising=False)
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2, refused.output
+    assert ("spec.podTemplate.spec.containers[0].env[0].valueFrom.secretKeyRef: refused: "
+            "Secret 'hf-token' is not one pod overrides may reference; this install allows: "
+            "none") in refused.output, refused.output
+    monkeypatch.setenv("ZHUFU_POD_SECRETS", '["hf-token"]')
+    out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
     (job,) = [d for d in yaml.safe_load_all(out.stdout) if d and d["kind"] == "Job"]
     template = job["spec"]["template"]
@@ -263,3 +274,5 @@ def test_zhufu_operator_render_shows_the_overrides() -> None:
     assert {"name": "model-cache", "mountPath": "/var/cache/zhufu/huggingface"} in c[
         "volumeMounts"]
     assert any(e["name"] == "NCCL_DEBUG" for e in c["env"])
+    assert {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token",
+                                                               "key": "token"}}} in c["env"]

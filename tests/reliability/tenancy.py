@@ -4,7 +4,8 @@
 ``team-b`` and the real operator (``zhufu-operator`` in a subprocess, watching every
 namespace) configured as a platform team would configure the chart for several teams: a
 bucket with one prefix per namespace (``team-b`` has its own Secret and bucket), Kueue,
-an allowed priority class, MLflow credentials by Secret, the LLM server saved judges use.
+an allowed priority class, MLflow credentials by Secret, the LLM server saved judges use,
+the one Secret pod overrides may reference (``hf-token``).
 Each test then submits the attacker's custom resource in ``team-a`` and checks the outcome.
 """
 
@@ -32,6 +33,7 @@ SETTINGS = {
     "ZHUFU_ALLOWED_PRIORITY_CLASSES": '["team-batch"]',
     "ZHUFU_MLFLOW_SECRET": "zhufu-mlflow-auth",
     "ZHUFU_JUDGE_LLM_URL": "http://zhufu-llm.zhufu.svc:8000/v1",
+    "ZHUFU_POD_SECRETS": '["hf-token"]',  # the chart's jobs.podSecrets
 }
 
 

@@ -62,6 +62,16 @@ POD_TEMPLATE_ATTACKS = [
      "spec.podTemplate.spec.containers[0].env[0].valueFrom.secretKeyRef"),
     ({"containers": [{"name": "trainer", "envFrom": [{"secretRef": {"name": "db"}}]}]},
      "spec.podTemplate.spec.containers[0].envFrom[0].secretRef"),
+    # HF_TOKEN is allowed only from a listed Secret: not from another one, not as a value
+    ({"containers": [{"name": "trainer", "env": [{"name": "HF_TOKEN", "valueFrom": {
+        "secretKeyRef": {"name": "team-b-s3", "key": "AWS_SECRET_ACCESS_KEY"}}}]}]},
+     "spec.podTemplate.spec.containers[0].env[0].valueFrom.secretKeyRef"),
+    ({"containers": [{"name": "trainer", "env": [{"name": "HF_TOKEN", "value": "hf_x"}]}]},
+     "spec.podTemplate.spec.containers[0].env[0].name"),
+    # ... and a listed Secret cannot become an endpoint (HF_ENDPOINT would send HF_TOKEN away)
+    ({"containers": [{"name": "trainer", "env": [{"name": "HF_ENDPOINT", "valueFrom": {
+        "secretKeyRef": {"name": "hf-token", "key": "token"}}}]}]},
+     "spec.podTemplate.spec.containers[0].env[0].name"),
 ]
 
 
@@ -74,6 +84,10 @@ async def test_pod_template_cannot_step_around_the_guards(cluster: Cluster, spec
     name = "pt-" + str(len(cluster.emu.objects("curationjobs", "team-a")))
     msg = await cluster.refused("CurationJob", name, {"podTemplate": {"spec": spec}})
     assert msg.startswith(f"{field}: "), msg
+    if field.endswith(("secretKeyRef", "secretRef", "secret")):  # names the Secret
+        assert msg.endswith("is not one pod overrides may reference; this install allows: "
+                            "hf-token (the chart's jobs.podSecrets)"), msg
+        assert msg.startswith(f"{field}: refused: Secret '"), msg
 
 
 async def test_harmless_pod_template_runs(cluster: Cluster) -> None:
@@ -83,3 +97,17 @@ async def test_harmless_pod_template_runs(cluster: Cluster) -> None:
                          "effect": "NoSchedule"}]}}})
     env = job["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "MY_FLAG", "value": "1"} in env
+
+
+async def test_listed_secret_reaches_the_pod(cluster: Cluster) -> None:
+    """The install lists ``hf-token`` (jobs.podSecrets): HF_TOKEN from it, and it as a
+    volume, reach the Job's pod as written."""
+    ref = {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token",
+                                                             "key": "token"}}}
+    job = await cluster.job("GRPORun", "pt-hf", {"podTemplate": {"spec": {
+        "volumes": [{"name": "hf", "secret": {"secretName": "hf-token"}}],
+        "containers": [{"name": "trainer", "env": [ref],
+                        "volumeMounts": [{"name": "hf", "mountPath": "/var/run/hf"}]}]}}})
+    pod = job["spec"]["template"]["spec"]
+    assert ref in pod["containers"][0]["env"]
+    assert {"name": "hf", "secret": {"secretName": "hf-token"}} in pod["volumes"]
