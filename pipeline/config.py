@@ -235,6 +235,10 @@ class CurateConfig(StageConfig):
     reflect: bool = True
     dev_labels: str | None = Field(None, description="Labelled JSONL to measure agreement.")
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    shards: int = Field(1, ge=1, le=256, description="Split the queries over this many "
+                        "shards by a stable hash of the query, each curated into its own part "
+                        "(<outputDir>/shard-<i>/, its own journal); in a CurationJob one pod "
+                        "per shard (an Indexed Job).")
     reward_model: RewardModelConfig | None = Field(
         None, description="Then train and register a reward model on the curated pairs "
         "(its 'data' is set to them): a CurationJob's whole work.")

@@ -68,7 +68,7 @@ def run_steps(steps: Sequence[Step], cfg: StageConfig,
     merged: StageResult | None = None
     for step in steps:
         step_cfg = cfg if step.section is None else getattr(cfg, step.section)
-        if step_cfg is None:
+        if step_cfg is None or (step.unless and (options or {}).get(step.unless) is not None):
             continue
         if step.section is not None:
             step_cfg = step_cfg.model_copy(update={

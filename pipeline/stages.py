@@ -73,7 +73,11 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           "Resumes by default: answers already in the output's journal are not asked again.",
           options=(Option("fresh", "Start over: move the journal of a previous run aside "
                           "instead of resuming.", False),
-                   Option("progress", "Show a progress bar on stderr.", True))),
+                   Option("progress", "Show a progress bar on stderr.", True),
+                   Option("shard", "With shards: N > 1, curate only shard I (0 to N-1) into its "
+                          "part, <output>/shard-I/ (a CurationJob's pod); without it, read every "
+                          "finished part (curating the others here) and write the whole "
+                          "result."))),
     Stage("train-rm", RewardModelConfig, "zhufu.pipeline.train.reward_model:train_rm",
           ("train-rm",), True,
           "Train a reward model on preference pairs (TRL RewardTrainer), report its held-out "
@@ -100,12 +104,15 @@ class Step:
     ``experiment`` unless it sets its own. ``link``: ``"module:function"`` ``(config,
     results so far by stage) -> config``, filling the step's inputs from earlier steps.
     ``prefix``: put before this step's output and metric names in the kind's result.
+    ``unless``: an option of the main step that, when given, skips this step (a curation
+    shard's pod curates its part only; the reward model trains on every part later).
     """
 
     stage: str
     section: str | None = None
     link: str | None = None
     prefix: str = ""
+    unless: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +136,7 @@ class Kind:
 KINDS: dict[str, Kind] = {k.kind: k for k in (
     Kind("CurationJob", "Multi-agent curation", "curate", (
         Step("curate"),
-        Step("train-rm", section="reward_model", prefix="rm_",
+        Step("train-rm", section="reward_model", prefix="rm_", unless="shard",
              link="zhufu.pipeline.curation.stage:train_on_curated_pairs"))),
     Kind("JudgeTraining", "Adversarial judge training", "judge", (Step("judge-train"),)),
     Kind("GRPORun", "GRPO policy training", "grpo", (

@@ -28,6 +28,7 @@ from typing import Any
 
 from zhufu.pipeline.config import CurateConfig, RewardModelConfig
 from zhufu.pipeline.curation import candidates as C
+from zhufu.pipeline.curation import shards
 from zhufu.pipeline.curation.journal import Journal
 from zhufu.pipeline.curation.pairs import PairStats, agreement, form_pairs
 from zhufu.pipeline.curation.retrieval import build_retriever
@@ -59,11 +60,14 @@ def llm_identity(cfg: CurateConfig, backend: ChatBackend) -> dict[str, Any]:
             "json_mode": cfg.llm.json_mode}
 
 
-def work_dirs(cfg: CurateConfig) -> tuple[str, Path]:
-    """(output URI, local folder holding the journal and the files before upload)."""
+def work_dirs(cfg: CurateConfig, shard: int | None = None) -> tuple[str, Path]:
+    """(output URI, local folder holding the journal and the files before upload); with
+    ``shard``, those of that shard's part (``<output>/shard-<i>``)."""
     from zhufu.pipeline.models.paths import data_dir, output_path
 
     out = output_path(cfg.output_dir)
+    if shard is not None:
+        out = shards.shard_dir(out, shard)
     if storage.is_s3(out):
         digest = hashlib.sha256(out.encode()).hexdigest()[:16]
         local = data_dir() / "curate" / digest
@@ -100,8 +104,8 @@ def summarize(traces: list[dict[str, Any]], stats: PairStats) -> dict[str, float
             else:
                 m["malformed_total"] += 1
                 m[f"malformed_{agent}_{kind}"] += 1
-    m.setdefault("malformed_total", 0)
-    m.setdefault("candidates_failed", 0)
+    for key in ("candidates", "judged", "malformed_total", "candidates_failed"):
+        m.setdefault(key, 0)  # an empty part (a shard without queries) reports zeros
     out = {k: float(v) for k, v in m.items()}
     out.update(queries=float(stats.queries), pairs=float(stats.pairs), ties=float(stats.ties),
                queries_too_few=float(stats.too_few))
@@ -120,10 +124,25 @@ async def _upload_journal_periodically(journal: Journal, uri: str) -> None:
             log.warning("journal upload to %s failed: %s", uri, e)
 
 
+#: Metrics that add up over shards (the llm_* counters too).
+ADDITIVE = ("calls", "calls_replayed", "tokens_prompt", "tokens_completion",
+            "candidates_sampled", "sample_failures")
+
+
 async def curate_async(cfg: CurateConfig, backend: ChatBackend | None = None, *,
                        policy_backend: ChatBackend | None = None,
-                       progress: bool = True) -> CurationOutcome:
-    """Run the stage's work (no MLflow); ``backend`` defaults to ``make_backend(cfg.llm)``."""
+                       progress: bool = True, shard: int | None = None,
+                       reuse_parts: bool = True) -> CurationOutcome:
+    """Run the stage's work (no MLflow); ``backend`` defaults to ``make_backend(cfg.llm)``.
+
+    With ``shards`` > 1: ``shard`` = i curates shard i's queries into its part
+    (``<output>/shard-<i>/``); no ``shard`` reads every finished part (curating, here, each
+    part that is missing or stale, or every part when not ``reuse_parts``) and writes the
+    whole result at ``<output>/``.
+    """
+    shard = shards.check_shard(shard, cfg.shards)
+    if cfg.shards > 1 and shard is None:
+        return await _curate_every_shard(cfg, backend, policy_backend, progress, reuse_parts)
     from tqdm.auto import tqdm
 
     import zhufu.pipeline.curation.offline_tasks  # noqa: F401 - registers the offline kinds
@@ -131,7 +150,7 @@ async def curate_async(cfg: CurateConfig, backend: ChatBackend | None = None, *,
     from zhufu.pipeline.models.paths import data_dir
 
     started = time.monotonic()
-    out, local = work_dirs(cfg)
+    out, local = work_dirs(cfg, shard)
     journal_uri = _uri(out, "journal.jsonl")
     journal_path = local / "journal.jsonl"
     if storage.is_s3(out) and not journal_path.exists() and storage.exists(journal_uri):
@@ -142,13 +161,15 @@ async def curate_async(cfg: CurateConfig, backend: ChatBackend | None = None, *,
     queries = C.select_queries(cfg, given)
     if not queries:
         raise DataError(cfg.queries or "starter queries", None, None, "no queries to work on")
+    if shard is not None:  # a shard may hold no query at all: its part is then empty
+        queries = shards.queries_of(queries, shard, cfg.shards)
     sampled: list[Candidate] = []
     sample_failures = 0
-    if cfg.policy:
+    if cfg.policy and queries:
         sampled, sample_failures = await C.sample_candidates(cfg, queries, journal,
                                                              policy_backend)
     cands = C.merge_candidates(queries, given, sampled)
-    if not cands:
+    if not cands and shard is None:
         raise ConfigError("curate: no candidates (set 'responses' to labelled JSONL and/or "
                           "'policy' to a model to sample from)")
 
@@ -157,10 +178,11 @@ async def curate_async(cfg: CurateConfig, backend: ChatBackend | None = None, *,
                                 data_dir() / "retrieval")
     own_backend = backend is None
     backend = backend or make_backend(cfg.llm)
+    stats_before = backend.stats.as_metrics("llm_")
     curator = Curator(cfg, backend, journal, retriever, llm_identity(cfg, backend))
     limit = asyncio.Semaphore(max(2, 2 * cfg.llm.concurrency))
-    bar = tqdm(total=len(cands), desc="curate", unit="cand", disable=not progress,
-               mininterval=0.5)
+    bar = tqdm(total=len(cands), desc="curate" if shard is None else f"curate shard {shard}",
+               unit="cand", disable=not progress, mininterval=0.5)
 
     every = max(1, len(cands) // 10)
     finished = [0]
@@ -187,48 +209,95 @@ async def curate_async(cfg: CurateConfig, backend: ChatBackend | None = None, *,
         if own_backend:
             await backend.aclose()
 
+    counts = {"candidates_sampled": float(len(sampled)),
+              "sample_failures": float(sample_failures), "calls": float(curator.calls),
+              "calls_replayed": float(curator.replayed),
+              "tokens_prompt": float(curator.prompt_tokens),
+              "tokens_completion": float(curator.completion_tokens)}
+    stats_after = backend.stats.as_metrics("llm_")
+    counts.update({k: v - stats_before.get(k, 0.0) for k, v in stats_after.items()})
+    part = {"shard": shard, "shards": cfg.shards,
+            "identity": shards.curation_identity(cfg)} if shard is not None else {}
+    outcome = _outcome(cfg, out, local, traces, counts, started, part)
+    if storage.is_s3(out):
+        storage.write_bytes(journal_uri, journal_path.read_bytes())
+    outcome.outputs["journal"] = journal_uri
+    return outcome
+
+
+async def _curate_every_shard(cfg: CurateConfig, backend: ChatBackend | None,
+                              policy_backend: ChatBackend | None, progress: bool,
+                              reuse_parts: bool) -> CurationOutcome:
+    """The whole result of a sharded curation from its parts: each finished part is read,
+    each missing or stale one curated here first (its journal replays what it had)."""
+    started = time.monotonic()
+    out, local = work_dirs(cfg)
+    traces: list[dict[str, Any]] = []
+    counts: Counter[str] = Counter()
+    read = 0
+    for i in range(cfg.shards):
+        part = shards.read_part(cfg, out, i) if reuse_parts else None
+        if part is None:
+            done = await curate_async(cfg, backend, policy_backend=policy_backend,
+                                      progress=progress, shard=i)
+            part = shards.Part(i, done.traces, done.metrics)
+        else:
+            read += 1
+        traces += part.traces
+        for key, value in part.metrics.items():
+            if key in ADDITIVE or key.startswith("llm_"):
+                counts[key] += value
+    log.info("curate: %d of %d shard parts read, %d curated here", read, cfg.shards,
+             cfg.shards - read)
+    return _outcome(cfg, out, local, traces,
+                    {**counts, "shards": float(cfg.shards), "shards_read": float(read)},
+                    started, {})
+
+
+def _outcome(cfg: CurateConfig, out: str, local: Path, traces: list[dict[str, Any]],
+             counts: Mapping[str, float], started: float, part: dict[str, Any]
+             ) -> CurationOutcome:
+    """Pairs and metrics from ``traces``; the files written under ``local`` and uploaded when
+    ``out`` is an ``s3://`` prefix. ``part`` (shard, shards, identity) goes into the report."""
     pairs, stats = form_pairs(traces)
     metrics = summarize(traces, stats)
-    metrics.update(
-        candidates_sampled=float(len(sampled)), sample_failures=float(sample_failures),
-        calls=float(curator.calls), calls_replayed=float(curator.replayed),
-        tokens_prompt=float(curator.prompt_tokens),
-        tokens_completion=float(curator.completion_tokens),
-        seconds=time.monotonic() - started)
-    metrics.update(backend.stats.as_metrics("llm_"))
+    metrics.update(counts)
+    metrics["seconds"] = time.monotonic() - started
     if metrics["seconds"] > 0:
         metrics["pairs_per_minute"] = 60.0 * len(pairs) / metrics["seconds"]
-    if cfg.dev_labels:
+    if cfg.dev_labels and part.get("shard") is None:
         from zhufu.pipeline.data.loaders import load_labelled
 
         metrics.update(agreement(traces, load_labelled(cfg.dev_labels), pairs))
 
-    files = _write_outputs(local, traces, pairs, metrics, cfg)
+    files = _write_outputs(local, traces, pairs, metrics, cfg, part)
     outputs = {name: _uri(out, path.name) for name, path in files.items()}
     if storage.is_s3(out):
-        for path in (*files.values(), journal_path):
+        for path in files.values():
             storage.write_bytes(_uri(out, path.name), path.read_bytes())
-    outputs["journal"] = journal_uri
     return CurationOutcome(traces, pairs, metrics, outputs, files)
 
 
 def _write_outputs(local: Path, traces: list[dict[str, Any]], pairs: list[PreferencePair],
-                   metrics: dict[str, float], cfg: CurateConfig) -> dict[str, Path]:
+                   metrics: dict[str, float], cfg: CurateConfig, part: dict[str, Any]
+                   ) -> dict[str, Path]:
     from zhufu.pipeline.data.writers import write_jsonl, write_pairs
 
     files = {name: local / fname for name, fname in OUTPUT_FILES.items()}
     write_pairs(pairs, files["pairs"])
     write_jsonl(traces, files["trace"])
-    report = {"metrics": metrics, "config": cfg.model_dump(mode="json")}
+    report = {"metrics": metrics, "config": cfg.model_dump(mode="json"), **part}
     files["report"].write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n",
                                encoding="utf-8")
     return files
 
 
 def run_curation(cfg: CurateConfig, backend: ChatBackend | None = None, *,
-                 progress: bool = True) -> CurationOutcome:
+                 progress: bool = True, shard: int | None = None,
+                 reuse_parts: bool = True) -> CurationOutcome:
     """Synchronous entry for :func:`curate_async`."""
-    return asyncio.run(curate_async(cfg, backend, progress=progress))
+    return asyncio.run(curate_async(cfg, backend, progress=progress, shard=shard,
+                                    reuse_parts=reuse_parts))
 
 
 #: Metrics of the result (the MLflow run has every counter).
@@ -237,16 +306,23 @@ SUMMARY = ("candidates", "judged", "pairs", "ties", "candidates_failed", "malfor
            "calls_replayed", "tokens_prompt", "tokens_completion")
 
 
-def curate(cfg: CurateConfig, *, fresh: bool = False, progress: bool = True) -> StageOutput:
+def curate(cfg: CurateConfig, *, fresh: bool = False, progress: bool = True,
+           shard: str | int | None = None) -> StageOutput:
     """The ``zhufu curate`` stage's work: :func:`run_curation`, its files logged to the
-    stage's MLflow run. ``fresh`` first moves the journal of a previous run aside."""
+    stage's MLflow run. ``fresh`` first moves the journal of a previous run aside (with
+    ``shards`` > 1, that of ``shard``, or of every shard, whose parts are then not reused);
+    ``shard`` (``--shard I``) curates that shard's part only."""
     from zhufu.pipeline import tracking
 
+    index = shards.check_shard(shard, cfg.shards)
     if fresh:
-        moved = set_aside_journal(cfg)
-        if moved:
-            log.warning("previous journal moved to %s", moved)
-    outcome = run_curation(cfg, progress=progress)
+        which = ([None] if cfg.shards == 1 else [index] if index is not None
+                 else list(range(cfg.shards)))
+        for i in which:
+            moved = set_aside_journal(cfg, i)
+            if moved:
+                log.warning("previous journal moved to %s", moved)
+    outcome = run_curation(cfg, progress=progress, shard=index, reuse_parts=not fresh)
     for path in outcome.local_files.values():
         tracking.log_artifact(path, "curation")
     tracking.set_tags({"zhufu.pairs": outcome.outputs["pairs"],
@@ -260,13 +336,14 @@ def train_on_curated_pairs(cfg: RewardModelConfig, done: Mapping[str, StageResul
     return cfg.model_copy(update={"data": done["curate"].outputs["pairs"]})
 
 
-def set_aside_journal(cfg: CurateConfig) -> Path | None:
-    """Rename the local journal of ``cfg``'s output (``--fresh``); returns the new name.
+def set_aside_journal(cfg: CurateConfig, shard: int | None = None) -> Path | None:
+    """Rename the local journal of ``cfg``'s output (of its part ``shard`` when given:
+    ``--fresh``); returns the new name.
 
     For an ``s3://`` output the uploaded journal is deleted from the prefix as well, so the
     next run cannot fetch it back.
     """
-    out, local = work_dirs(cfg)
+    out, local = work_dirs(cfg, shard)
     path = local / "journal.jsonl"
     if storage.is_s3(out) and storage.exists(_uri(out, "journal.jsonl")):
         bucket, key = storage.split_s3(_uri(out, "journal.jsonl"))
