@@ -9,9 +9,19 @@ every call costs ``latency`` and ``concurrency`` calls are always in flight, so 
 time is ``calls × latency / concurrency`` and the ideal rate is ``pairs / ideal time``.
 Efficiency = ideal time / measured time (the measured time includes loading the candidates,
 retrieval, parsing, the journal's fsyncs and writing the outputs). A warm-up run first loads
-jieba and builds the BM25 index (cached on disk), so the timings are the curation loop.
+jieba and builds the BM25 index (cached on disk), so the timings are the curation loop. At
+each level the bare aiohttp loop of ``bench/llm_client.py`` then sends as many calls to the
+same server at the same concurrency: ``bare_ratio`` is its calls/s over the ideal, and
+``vs_bare`` = efficiency / bare_ratio (the aim: ≥ 0.95), so a busy machine slows both sides.
 
-    .venv/bin/python -P bench/curation.py [--levels 8,32,64] [--latency 0.05] [--rounds 1]
+    .venv/bin/python -P bench/curation.py [--levels 8,64] [--latency 0.05] [--rounds 1]
+
+``--shards 1,2`` instead runs, for each N, N separate processes (``shards: N``, one
+``--shard`` each, as a CurationJob's pods) at ``--shard-concurrency`` (8) each, against one
+server; all start together once every process has loaded, and the time is until the last
+one finished: pairs/min at N shards over 1 shard is the scale-out (the aim: ≥ 1.8 at 2).
+
+    .venv/bin/python -P bench/curation.py --shards 1,2
 
 ``ablation`` mode instead curates, with the offline backend, a labelled set built from the
 paper's pairs in ``../shared`` (chosen → 1, rejected → 0; half the queries near-same-length
@@ -33,6 +43,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER = REPO / "tests" / "pipeline" / "curation" / "agent_server.py"
@@ -74,20 +85,104 @@ def candidates_file(out: Path, scale: int) -> Path:
     return path
 
 
+def bench_config(url: str, responses: Path, out: Path, concurrency: int, rounds: int,
+                 max_queries: int | None = None, shards: int = 1) -> dict[str, Any]:
+    return {
+        "responses": str(responses), "output_dir": str(out), "max_queries": max_queries,
+        "debate": {"rounds": rounds}, "shards": shards,
+        "llm": {"backend": "openai", "model": "agents", "base_url": f"{url}/v1",
+                "concurrency": concurrency, "max_retries": 2,
+                "trace_rate": 0.0}}  # no MLflow traces in a timed run
+
+
 def run_level(url: str, responses: Path, out: Path, concurrency: int, rounds: int,
               max_queries: int | None = None) -> dict[str, float]:
     from zhufu.pipeline.config import CurateConfig
     from zhufu.pipeline.curation.stage import run_curation
 
-    cfg = CurateConfig.model_validate({
-        "responses": str(responses), "output_dir": str(out), "max_queries": max_queries,
-        "debate": {"rounds": rounds},
-        "llm": {"backend": "openai", "model": "agents", "base_url": f"{url}/v1",
-                "concurrency": concurrency, "max_retries": 2,
-                "trace_rate": 0.0}})  # no MLflow traces in a timed run
+    cfg = CurateConfig.model_validate(bench_config(url, responses, out, concurrency, rounds,
+                                                   max_queries))
     started = time.monotonic()
     outcome = run_curation(cfg, progress=False)
     return {**outcome.metrics, "wall": time.monotonic() - started}
+
+
+def bare_ratio(url: str, level: int, latency: float, calls: int) -> float:
+    """The bare aiohttp loop's calls/s over the ideal ``level / latency`` (same server)."""
+    import asyncio
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from llm_client import run_bare
+
+    elapsed, errors = asyncio.run(run_bare(f"{url}/v1", level, calls))
+    if errors:
+        raise RuntimeError(f"bare aiohttp loop: {errors} of {calls} calls failed")
+    return calls / elapsed / (level / latency)
+
+
+def shard_worker(spec: str) -> None:
+    """One shard's process: load, say ``ready``, wait for ``go`` on stdin, curate, print."""
+    from zhufu.pipeline.config import CurateConfig
+    from zhufu.pipeline.curation.stage import run_curation
+
+    job = json.loads(spec)
+    cfg = CurateConfig.model_validate(job["config"])
+    print("ready", flush=True)
+    sys.stdin.readline()
+    started = time.monotonic()
+    outcome = run_curation(cfg, progress=False, shard=job["shard"])
+    print(json.dumps({**outcome.metrics, "wall": time.monotonic() - started}), flush=True)
+
+
+def run_shards(url: str, responses: Path, out: Path, shards: int, concurrency: int,
+               rounds: int) -> dict[str, float]:
+    """``shards`` processes, one per shard, started together; totals and the wall time until
+    the last one finished."""
+    cfg = bench_config(url, responses, out, concurrency, rounds, shards=shards)
+    procs = [subprocess.Popen(
+        [sys.executable, "-P", __file__, "--worker",
+         json.dumps({"config": cfg, "shard": i if shards > 1 else None})],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for i in range(shards)]
+    try:
+        for p in procs:
+            assert p.stdout is not None
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError("a shard process failed to start")
+        started = time.monotonic()
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        parts = []
+        for p in procs:
+            assert p.stdout is not None
+            parts.append(json.loads(p.stdout.readline()))
+        wall = time.monotonic() - started
+    except BaseException:
+        for p in procs:
+            p.kill()
+        raise
+    finally:
+        for p in procs:
+            p.wait(timeout=60)
+    totals = {k: sum(part[k] for part in parts)
+              for k in ("candidates", "calls", "pairs", "candidates_failed")}
+    return {**totals, "wall": wall, "slowest_shard_s": max(part["wall"] for part in parts)}
+
+
+def figures(m: dict[str, float], concurrency: int, shards: int, latency: float
+            ) -> dict[str, Any]:
+    """A table row: ``concurrency`` calls in flight per shard, ``shards`` shards."""
+    ideal_s = m["calls"] * latency / (concurrency * shards)
+    return {
+        "concurrency": concurrency, "shards": shards, "candidates": int(m["candidates"]),
+        "calls": int(m["calls"]), "pairs": int(m["pairs"]), "seconds": round(m["wall"], 2),
+        "pairs_per_min": round(60 * m["pairs"] / m["wall"], 1),
+        "ideal_pairs_per_min": round(60 * m["pairs"] / ideal_s, 1),
+        "calls_per_s": round(m["calls"] / m["wall"], 1),
+        "efficiency": round(ideal_s / m["wall"], 3),
+        "failed": int(m["candidates_failed"]),
+    }
 
 
 def near_same(a: str, b: str) -> bool:
@@ -180,7 +275,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", nargs="?", default="throughput",
                         choices=["throughput", "ablation"])
-    parser.add_argument("--levels", default="8,32,64")
+    parser.add_argument("--levels", default="8,64")
+    parser.add_argument("--shards", default="",
+                        help="Shard counts to compare (e.g. 1,2): one process per shard.")
+    parser.add_argument("--shard-concurrency", type=int, default=8)
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--scale", type=int, default=4,
@@ -189,10 +288,15 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--exemplars", type=int, default=2000)
     args = parser.parse_args()
+    if args.worker is not None:
+        shard_worker(args.worker)
+        return
     if args.mode == "ablation":
         ablation(args)
         return
-    levels = [int(x) for x in args.levels.split(",")]
+    levels = [int(x) for x in args.levels.split(",")] if not args.shards else []
+    shard_counts = [int(x) for x in args.shards.split(",")] if args.shards else []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="zhufu-bench-curation-") as tmp:
         work = Path(tmp)
         os.environ.setdefault("ZHUFU_HOME", str(work / "home"))
@@ -200,30 +304,35 @@ def main() -> None:
         proc, url = start_server(args.latency, work / "server.jsonl")
         try:
             run_level(url, responses, work / "warmup", 4, args.rounds, max_queries=2)
+            bare_ratio(url, 8, args.latency, 40)  # the bare loop's first use: untimed
             rows = []
             for level in levels:
                 m = run_level(url, responses, work / f"c{level}", level, args.rounds)
-                ideal_s = m["calls"] * args.latency / level
-                rows.append({
-                    "concurrency": level, "candidates": int(m["candidates"]),
-                    "calls": int(m["calls"]), "pairs": int(m["pairs"]),
-                    "seconds": round(m["wall"], 2),
-                    "pairs_per_min": round(60 * m["pairs"] / m["wall"], 1),
-                    "ideal_pairs_per_min": round(60 * m["pairs"] / ideal_s, 1),
-                    "calls_per_s": round(m["calls"] / m["wall"], 1),
-                    "efficiency": round(ideal_s / m["wall"], 3),
-                    "failed": int(m["candidates_failed"]),
-                })
+                rows.append(figures(m, level, 1, args.latency))
+                bare = bare_ratio(url, level, args.latency, int(m["calls"]))
+                rows[-1]["bare_ratio"] = round(bare, 3)
+                rows[-1]["vs_bare"] = round(rows[-1]["efficiency"] / bare, 3)
+            for n in shard_counts:
+                m = run_shards(url, responses, work / f"s{n}", n, args.shard_concurrency,
+                               args.rounds)
+                rows.append(figures(m, args.shard_concurrency, n, args.latency))
+                rows[-1]["slowest_shard_s"] = round(m["slowest_shard_s"], 2)
+            if len(shard_counts) > 1:
+                one = next((r for r in rows if r["shards"] == 1), None)
+                for r in rows:
+                    if one is not None:
+                        r["vs_1_shard"] = round(r["pairs_per_min"] / one["pairs_per_min"], 3)
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=10)
     print(f"latency {args.latency * 1000:.0f} ms, debate rounds {args.rounds}, "
-          f"{os.cpu_count()} CPUs")
-    keys = list(rows[0])
+          f"{os.cpu_count()} CPUs, load average before {load_before:.2f}, after "
+          f"{os.getloadavg()[0]:.2f}")
+    keys = list(dict.fromkeys(k for r in rows for k in r))
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
     for row in rows:
-        print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+        print("| " + " | ".join(str(row.get(k, "")) for k in keys) + " |")
     print(json.dumps(rows))
 
 

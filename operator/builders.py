@@ -6,7 +6,12 @@ A resource ``NAME`` of kind K gets, in its namespace:
 - Job ``NAME-<stage>`` running ``zhufu <stage command> --config /etc/zhufu/config.yaml``
   (``<stage>`` is ``curate``, ``judge`` or ``grpo``);
 - for ``nodes > 1`` a headless Service ``NAME-<stage>`` so pod 0 is reachable as the
-  torchrun rendezvous (``NAME-<stage>-0.NAME-<stage>``).
+  torchrun rendezvous (``NAME-<stage>-0.NAME-<stage>``);
+- for a CurationJob with ``shards: N`` (N > 1) the Job is Indexed, one pod per shard running
+  ``zhufu curate … --shard $(JOB_COMPLETION_INDEX)``, each index retried alone
+  (``backoffLimitPerIndex``); once every shard succeeded the operator creates Job
+  ``NAME-curate-all`` (:func:`whole_job`, the same pod without ``--shard``): it reads every
+  part, writes the whole pairs and trains the reward model when the spec asks for one.
 
 The names are fixed, so creating them again after an operator restart answers 409 instead
 of making a duplicate. Secrets enter pods only as ``secretKeyRef`` env vars or mounted files.
@@ -14,6 +19,7 @@ of making a duplicate. Secrets enter pods only as ``secretKeyRef`` env vars or m
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -47,17 +53,30 @@ SHORTHANDS = ("nodeSelector", "tolerations", "priorityClassName")
 MAX_JOB_NAME = 60
 
 
+#: Annotation on a sharded Job: its shard count.
+SHARDS_ANNOTATION = "zhufu.dev/shards"
+#: What the Job controller and the API server add to a Job's pod template labels.
+_DEFAULTED_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid",
+                     "batch.kubernetes.io/job-name", "job-name")
+
+
 @dataclass(frozen=True)
 class ChildNames:
     job: str
     config_map: str
     service: str
+    whole: str  # a sharded curation's second Job (every part → the whole result)
 
 
 def child_names(kind: Kind, name: str) -> ChildNames:
     """The fixed names of a resource's children (derived from the parent's name)."""
     job = f"{name}-{kind.stage}"
-    return ChildNames(job=job, config_map=f"{job}-config", service=job)
+    return ChildNames(job=job, config_map=f"{job}-config", service=job, whole=f"{job}-all")
+
+
+def shards_of(config: dict[str, Any]) -> int:
+    """How many shards the stage config asks for (1 when it has no such field)."""
+    return int(config.get("shards") or 1)
 
 
 def labels(kind: Kind, name: str) -> dict[str, str]:
@@ -104,11 +123,17 @@ def headless_service(kind: Kind, name: str, namespace: str) -> dict[str, Any]:
     }
 
 
-def command(kind: Kind, name: str, nodes: int, gpus: int) -> list[str]:
+SHARD_ARGS = ["--shard", "$(JOB_COMPLETION_INDEX)"]
+
+
+def command(kind: Kind, name: str, nodes: int, gpus: int, shards: int = 1) -> list[str]:
     """The container command: the stage CLI, wrapped in torchrun for several GPUs or nodes
     when the kind's stages are distributed (single-process stages such as ``curate`` run
-    once, whatever the GPUs; validation refuses ``nodes > 1`` for them)."""
+    once, whatever the GPUs; validation refuses ``nodes > 1`` for them); with several
+    shards, the pod's shard is its completion index."""
     stage = ["zhufu", *kind.cli, "--config", CONFIG_PATH]
+    if shards > 1:
+        return [*stage, *SHARD_ARGS]
     if not kind.distributed:
         return stage
     if nodes > 1:
@@ -126,7 +151,8 @@ def _secret_env(var: str, secret: str, key: str) -> dict[str, Any]:
 
 
 def env(kind: Kind, name: str, namespace: str, workload: dict[str, Any],
-        settings: OperatorSettings, has_llm_config: bool) -> list[dict[str, Any]]:
+        settings: OperatorSettings, has_llm_config: bool, indexed: bool = False
+        ) -> list[dict[str, Any]]:
     """Container env: result file, MLflow/S3 endpoints, caches; secrets only by reference."""
     out: list[dict[str, Any]] = [
         {"name": RESULT_FILE_ENV, "value": TERMINATION_LOG},
@@ -158,7 +184,7 @@ def env(kind: Kind, name: str, namespace: str, workload: dict[str, Any],
     secret = workload.get("llmApiKeySecret")
     if secret and not has_llm_config:
         out.append(_secret_env("OPENAI_API_KEY", secret["name"], secret.get("key", "api-key")))
-    if workload.get("nodes", 1) > 1:
+    if indexed:
         out.append({"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
             "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}})
     return out
@@ -229,6 +255,8 @@ def job(kind: Kind, name: str, namespace: str, workload: dict[str, Any], config:
     """The batch/v1 Job running the stage (Indexed with ``nodes > 1``)."""
     names = child_names(kind, name)
     nodes = int(workload.get("nodes", 1))
+    shards = shards_of(config)
+    indexed = nodes > 1 or shards > 1
     gpus = int((workload.get("resources") or {}).get("gpus", 0))
     has_llm = "llm" in kind.config.model_fields
     volumes, mounts = _volumes(workload, names.config_map, has_llm)
@@ -240,9 +268,9 @@ def job(kind: Kind, name: str, namespace: str, workload: dict[str, Any], config:
         "name": CONTAINER,
         "image": workload.get("image") or settings.trainer_image,
         "imagePullPolicy": settings.image_pull_policy,
-        "command": command(kind, name, nodes, gpus),
+        "command": command(kind, name, nodes, gpus, shards),
         "workingDir": WORK_DIR,
-        "env": env(kind, name, namespace, workload, settings, has_llm),
+        "env": env(kind, name, namespace, workload, settings, has_llm, indexed),
         "resources": _resources(workload, settings),
         "volumeMounts": mounts,
         "securityContext": container_security(settings),
@@ -273,17 +301,23 @@ def job(kind: Kind, name: str, namespace: str, workload: dict[str, Any], config:
         {"spec": settings.defaults()},
         {"spec": {k: workload[k] for k in SHORTHANDS if workload.get(k)}},
         workload.get("podTemplate"))
+    pods = max(nodes, shards)
     spec: dict[str, Any] = {
         "backoffLimit": int(workload.get("backoffLimit", 2)),
-        "completions": nodes,
-        "parallelism": nodes,
-        "completionMode": "Indexed" if nodes > 1 else "NonIndexed",
+        "completions": pods,
+        "parallelism": pods,
+        "completionMode": "Indexed" if indexed else "NonIndexed",
         "suspend": bool(workload.get("suspend", False)),
         # Pods disrupted by preemption, eviction or node drain do not count as failures.
         "podFailurePolicy": {"rules": [{"action": "Ignore",
                                         "onPodConditions": [{"type": "DisruptionTarget"}]}]},
         "template": template,
     }
+    annotations = {"zhufu.dev/config-sha256": config_digest(config),
+                   "zhufu.dev/generation": str(generation)}
+    if shards > 1:  # a failed shard is retried alone; the others keep their finished parts
+        spec["backoffLimitPerIndex"] = spec.pop("backoffLimit")
+        annotations[SHARDS_ANNOTATION] = str(shards)
     if workload.get("activeDeadlineSeconds"):
         spec["activeDeadlineSeconds"] = int(workload["activeDeadlineSeconds"])
     return {
@@ -293,11 +327,49 @@ def job(kind: Kind, name: str, namespace: str, workload: dict[str, Any], config:
             "name": names.job,
             "namespace": namespace,
             "labels": job_labels,
-            "annotations": {"zhufu.dev/config-sha256": config_digest(config),
-                            "zhufu.dev/generation": str(generation)},
+            "annotations": annotations,
         },
         "spec": spec,
     }
+
+
+def job_shards(job: dict[str, Any]) -> int:
+    """The shard count of a Job built by :func:`job` (1 when it is not sharded)."""
+    return int(((job.get("metadata") or {}).get("annotations") or {}).get(SHARDS_ANNOTATION, 1))
+
+
+def whole_job(shards_job: dict[str, Any], name: str) -> dict[str, Any]:
+    """A sharded curation's second Job, named ``name``, from its first (as the API server
+    returns it): the same pod without ``--shard``, once, so a spec edited since the start
+    changes nothing. It reads every part and runs the later steps (the reward model)."""
+    meta, spec = shards_job["metadata"], shards_job["spec"]
+    template = copy.deepcopy(spec["template"])
+    pod_labels = {k: v for k, v in (template.get("metadata") or {}).get("labels", {}).items()
+                  if k not in _DEFAULTED_LABELS}
+    pod_labels["zhufu.dev/job"] = name
+    template["metadata"] = {**(template.get("metadata") or {}), "labels": pod_labels}
+    for container in template["spec"]["containers"]:
+        if container["name"] == CONTAINER and container["command"][-2:] == SHARD_ARGS:
+            container["command"] = container["command"][:-2]
+            container["env"] = [e for e in container.get("env", [])
+                                if e["name"] != "JOB_COMPLETION_INDEX"]
+    labels_ = {**meta.get("labels", {}), "zhufu.dev/job": name}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if k.startswith("zhufu.dev/") and k != SHARDS_ANNOTATION}
+    out_spec: dict[str, Any] = {
+        "backoffLimit": int(spec.get("backoffLimitPerIndex", 2)),
+        "completions": 1, "parallelism": 1, "completionMode": "NonIndexed",
+        "suspend": QUEUE_LABEL in labels_,  # Kueue admits it, as it admitted the shards
+        "template": template,
+    }
+    for key in ("podFailurePolicy", "activeDeadlineSeconds"):
+        if key in spec:
+            out_spec[key] = copy.deepcopy(spec[key])
+    new_meta: dict[str, Any] = {"name": name, "namespace": meta["namespace"],
+                                "labels": labels_, "annotations": annotations}
+    if meta.get("ownerReferences"):
+        new_meta["ownerReferences"] = copy.deepcopy(meta["ownerReferences"])
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": new_meta, "spec": out_spec}
 
 
 def children(kind: Kind, name: str, namespace: str, workload: dict[str, Any],

@@ -159,6 +159,8 @@ def status_schema() -> dict[str, Any]:
             "startTime": {"type": "string", "format": "date-time"},
             "completionTime": {"type": "string", "format": "date-time"},
             "jobName": {"type": "string"},
+            "shards": {"type": "string", "description": "CurationJob with shards > 1: shards "
+                       "succeeded / shards (e.g. 3/4)."},
             "mlflowRunId": {"type": "string", "description": "The stage's MLflow run (while "
                             "it runs, after it failed or succeeded)."},
             "mlflowRunUrl": {"type": "string", "description": "The run's page in the MLflow "
@@ -177,6 +179,8 @@ def _printer_columns(kind: Kind) -> list[dict[str, Any]]:
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
     ]
+    if kind.kind == "CurationJob":
+        cols.append({"name": "Shards", "type": "string", "jsonPath": ".status.shards"})
     if kind.kind == "GRPORun":
         cols += [{"name": "Judge", "type": "string", "jsonPath": ".spec.judgeRef"},
                  {"name": "Reward-Model", "type": "string", "jsonPath": ".spec.curationRef"}]

@@ -261,12 +261,13 @@ async def sync_parent(kind: Kind, namespace: str, name: str,
         if job is not None and not owned_by(job, (parent.get("metadata") or {}).get("uid", "")):
             job = None  # someone else's Job of that name: never read as ours
         pods = await _job_pods(namespace, job)
+        job, pods, shards = await _shards_then_whole(kind, parent, job, pods)
         if job is None:
             state = JobState("Pending", "JobMissing", "the Job is gone; it is re-created on the"
                              " next operator restart")
         else:
             state = job_state(job, pods, await _job_events(job) if not pods else [])
-        new = status_patch(status, state, names.job)
+        new = {**status_patch(status, state, names.job), **shards}
         if job is not None and state.result is None and state.phase in ("Running", "Failed"):
             new.update(await _run_fields(kind, parent, job))
         generation = created_generation
@@ -277,6 +278,33 @@ async def sync_parent(kind: Kind, namespace: str, name: str,
             new["observedGeneration"] = generation
         if changed(status, new):
             await _write_status(kind, parent, status, new)
+
+
+async def _shards_then_whole(kind: Kind, parent: dict[str, Any], job: dict[str, Any] | None,
+                             pods: list[dict[str, Any]]
+                             ) -> tuple[dict[str, Any] | None, list[dict[str, Any]],
+                                        dict[str, str]]:
+    """A sharded curation: ``status.shards`` (done/total) and, once every shard succeeded,
+    its second Job (created here if absent) and that Job's pods in place of the shards'.
+    Anything else passes through unchanged."""
+    shards = builders.job_shards(job) if job is not None else 1
+    if job is None or shards == 1:
+        return job, pods, {}
+    done = int((job.get("status") or {}).get("succeeded") or 0)
+    extra = {"shards": f"{min(done, shards)}/{shards}"}
+    if job_state(job, []).phase != "Succeeded":
+        return job, pods, extra
+    meta = parent["metadata"]
+    name = builders.child_names(kind, meta["name"]).whole
+    whole = await kube().get("batch/v1", "Job", meta["namespace"], name)
+    if whole is None:
+        if await _create_child(kind, parent, builders.whole_job(job, name)):
+            _event(parent, "Normal", "JobCreated", f"all {shards} shards succeeded; created "
+                   f"Job {name}: every part to the whole result")
+        whole = await kube().get("batch/v1", "Job", meta["namespace"], name)
+    if whole is not None and not owned_by(whole, meta.get("uid", "")):
+        whole = None
+    return whole, await _job_pods(meta["namespace"], whole), extra
 
 
 async def _job_events(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -410,6 +438,7 @@ async def on_delete(resource: kopf.Resource, name: str, namespace: str, uid: str
     object of a child's name that this resource does not own is left alone."""
     names = builders.child_names(kind_of(resource.plural), name)
     for api_version, kind, child in (("batch/v1", "Job", names.job),
+                                     ("batch/v1", "Job", names.whole),
                                      ("v1", "Service", names.service),
                                      ("v1", "ConfigMap", names.config_map)):
         obj = await kube().get(api_version, kind, namespace, child)

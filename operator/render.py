@@ -75,6 +75,12 @@ def render(obj: dict[str, Any], settings: OperatorSettings, namespace: str = "de
     if workload.get("llmApiKeySecret"):
         notes.append("spec.llmApiKeySecret: the operator also checks that the Secret opted in "
                      "(label zhufu.dev/llm-key=true); not checked here")
+    shards = builders.shards_of(config)
+    if shards > 1:
+        whole = builders.child_names(kind, name).whole
+        notes.append(f"spec.shards: {shards}: once every shard succeeded, the operator creates "
+                     f"Job {whole!r}, the same pod without --shard (every part → the whole "
+                     "result, then the reward model when asked for)")
     if models:
         config = dependencies.apply_models(config, models)
     owner = {**obj, "metadata": {**meta, "namespace": namespace}}
