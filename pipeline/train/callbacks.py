@@ -28,8 +28,10 @@ def fit(trainer: Any, stage: str, **train_kwargs: Any) -> tuple[int, float, floa
 def mlflow_metrics_callback(prefix: str = "train/") -> Any:
     """A Trainer callback sending every logged number to the active MLflow run, plus tokens/s.
 
-    TRL's GRPO logs ``num_tokens`` (cumulative tokens seen); the callback turns it into
-    ``tokens_per_s`` over the interval since the previous log.
+    TRL's GRPO logs ``num_tokens`` (cumulative tokens seen, summed over every process); the
+    callback turns it into ``tokens_per_s`` over the interval since the previous log and, when
+    training on GPUs, ``tokens_per_s_per_gpu`` (over the run's processes, one GPU each: the
+    figure NeMo-RL and verl publish).
     """
     from transformers import TrainerCallback
 
@@ -47,8 +49,11 @@ def mlflow_metrics_callback(prefix: str = "train/") -> Any:
             now = time.perf_counter()
             if isinstance(tokens, int | float):
                 if self._last is not None and now > self._last[0]:
-                    metrics[f"{prefix}tokens_per_s"] = (tokens - self._last[1]) / (
-                        now - self._last[0])
+                    rate = (tokens - self._last[1]) / (now - self._last[0])
+                    metrics[f"{prefix}tokens_per_s"] = rate
+                    if getattr(args.device, "type", "cpu") == "cuda":
+                        metrics[f"{prefix}tokens_per_s_per_gpu"] = rate / max(
+                            1, args.world_size)
                 self._last = (now, float(tokens))
             tracking.log_metrics(metrics, step=state.global_step)
 

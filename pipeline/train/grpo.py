@@ -28,6 +28,7 @@ from zhufu.pipeline.errors import ConfigError, DataError
 from zhufu.pipeline.hardware import train_precision
 from zhufu.pipeline.results import Registration, StageOutput
 from zhufu.pipeline.train.grpo_setup import (
+    RewardClock,
     build_rewards,
     check_hardware,
     latest_checkpoint,
@@ -155,6 +156,14 @@ def _restore_from_s3(local: Path, target: str) -> str | None:
     return name
 
 
+def reward_time(clock: RewardClock, seconds: float, steps: int) -> dict[str, float]:
+    """Seconds per optimizer step spent in the rewards, and their share of the step."""
+    if steps <= 0 or clock.phases == 0:
+        return {}
+    return {"reward_s_per_step": clock.total / steps, "s_per_step": seconds / steps,
+            "reward_share": clock.total / seconds if seconds > 0 else 0.0}
+
+
 def lineage_tags(cfg: GRPOConfig) -> dict[str, str]:
     """What this policy was trained from: base policy, rewards (with their models), data."""
     tags = {"zhufu.stage": "grpo", "base_policy": cfg.policy,
@@ -168,7 +177,8 @@ def grpo(cfg: GRPOConfig) -> StageOutput:
     """Train with checkpoints on every rank (see the module docstring); the wrapper saves,
     logs and registers the policy (``zhufu-policy@grpo``). ``cfg`` has its preset applied."""
     failures: dict[str, int] = {}
-    rewards, weights = build_rewards(cfg, failures)  # judge / RM resolved before the policy
+    clock = RewardClock()  # reward seconds per step, logged next to TRL's step_time
+    rewards, weights = build_rewards(cfg, failures, clock)  # judge / RM before the policy
     monitor = ReadableMonitor()
     rewards[0] = monitored(rewards[0], monitor)  # logs train/readable_share every step
     import torch
@@ -219,6 +229,7 @@ def grpo(cfg: GRPOConfig) -> StageOutput:
     resumed_at = int(resume_from.name.split("-")[-1]) if resume_from else 0
     metrics = {"steps": float(steps), "train_loss": loss, "seconds": seconds,
                "resumed_from_step": float(resumed_at), **monitor.metrics(),
+               **reward_time(clock, seconds, steps - resumed_at),
                **{f"reward_failures/{k}": float(v) for k, v in failures.items()}}
     return StageOutput(metrics=metrics, trainer=trainer, register=Registration(
         cfg.register_as, alias=cfg.alias, tags=lineage_tags(cfg)))

@@ -12,6 +12,7 @@ import functools
 import inspect
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,39 @@ def trainer_args(cfg: GRPOConfig, output_dir: Path, on_gpu: bool, *,
     return args | vllm_args(cfg)
 
 
-def guarded(func: Callable[..., Any], name: str, counter: dict[str, int]) -> Callable[..., Any]:
+class RewardClock:
+    """Wall seconds of each step's reward phase, shared by the step's reward functions.
+
+    TRL runs a step's async rewards together (``asyncio.gather``): the phase starts when the
+    first one starts and ends when the last one returns. At its end the seconds go to TRL's
+    ``log_metric`` as ``reward_seconds`` (TRL averages them over the logging step and logs
+    them with its ``step_time``) and add up in :attr:`total`.
+    """
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.started = 0.0
+        self.total = 0.0
+        self.phases = 0
+
+    def start(self) -> None:
+        if self.active == 0:
+            self.started = time.perf_counter()
+        self.active += 1
+
+    def stop(self, log_metric: Callable[[str, float], None] | None) -> None:
+        self.active -= 1
+        if self.active:
+            return
+        seconds = time.perf_counter() - self.started
+        self.total += seconds
+        self.phases += 1
+        if log_metric is not None:
+            log_metric("reward_seconds", seconds)
+
+
+def guarded(func: Callable[..., Any], name: str, counter: dict[str, int],
+            clock: RewardClock | None = None) -> Callable[..., Any]:
     """Wrap a reward function so one bad completion costs a neutral reward, not the batch.
 
     If the batched call raises, each completion is scored alone. A completion that still
@@ -152,7 +185,7 @@ def guarded(func: Callable[..., Any], name: str, counter: dict[str, int]) -> Cal
     failure (out of memory, a device-side assert, NCCL) is re-raised at once and fails the
     step: it says nothing about the completion, and neutral rewards would hide a broken run.
     The wrapper is async (TRL awaits it on its reward event loop) whether ``func`` is sync or
-    async.
+    async. With a ``clock``, the call is timed as part of the step's reward phase.
     """
 
     async def call(prompts: Sequence[Any], completions: Sequence[Any], kw: dict[str, Any]
@@ -163,6 +196,16 @@ def guarded(func: Callable[..., Any], name: str, counter: dict[str, int]) -> Cal
 
     async def wrapper(prompts: Sequence[Any], completions: Sequence[Any], **kw: Any
                       ) -> list[float]:
+        if clock is None:
+            return await scored(prompts, completions, kw)
+        clock.start()
+        try:
+            return await scored(prompts, completions, kw)
+        finally:
+            clock.stop(kw.get("log_metric"))
+
+    async def scored(prompts: Sequence[Any], completions: Sequence[Any], kw: dict[str, Any]
+                     ) -> list[float]:
         try:
             values = await call(prompts, completions, kw)
         except Exception as e:  # noqa: BLE001 - reward code of any kind; retried one by one
@@ -207,9 +250,10 @@ def make_reward(spec: RewardSpec) -> Callable[..., Any]:
     return RULE_REWARDS[spec.name]
 
 
-def build_rewards(cfg: GRPOConfig, counter: dict[str, int]
+def build_rewards(cfg: GRPOConfig, counter: dict[str, int], clock: RewardClock | None = None
                   ) -> tuple[list[Callable[..., Any]], list[float]]:
-    """Guarded reward functions and their weights, in config order (zero weights dropped)."""
+    """Guarded reward functions and their weights, in config order (zero weights dropped),
+    timed by ``clock`` when given."""
     funcs, weights = [], []
     for i, spec in enumerate(cfg.rewards):
         if spec.weight == 0:
@@ -220,7 +264,7 @@ def build_rewards(cfg: GRPOConfig, counter: dict[str, int]
             raise ConfigError(f"rewards.{i} ({spec.name}): {e}") from e
         seen = [s.name for s in cfg.rewards[:i]]
         name = f"{spec.name}_{i}" if spec.name in seen else spec.name
-        funcs.append(guarded(func, name, counter))
+        funcs.append(guarded(func, name, counter, clock))
         weights.append(spec.weight)
     return funcs, weights
 

@@ -50,6 +50,11 @@ def test_grpo_trains_and_registers(home: dict[str, str], tmp_path: Path) -> None
     run = mlflow.get_run(result["mlflow_run_id"])
     assert "train/rewards/judge/mean" in run.data.metrics
     assert "train/kl" in run.data.metrics
+    # reward seconds per step next to TRL's step time (issue 15 item 5)
+    assert 0 < run.data.metrics["train/reward_seconds"] < run.data.metrics["train/step_time"]
+    assert "train/tokens_per_s_per_gpu" not in run.data.metrics  # on CPU: no GPU figure
+    m = result["metrics"]
+    assert 0 < m["reward_s_per_step"] < m["s_per_step"] and 0 < m["reward_share"] < 1
     version = mlflow.MlflowClient().get_model_version_by_alias("zhufu-policy", "grpo")
     assert version.tags["base_policy"] == "tiny"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from zhufu.pipeline.config import ConfigError, GRPOConfig, load_config
 from zhufu.pipeline.hardware import Precision
 from zhufu.pipeline.train.grpo_setup import (
     PRESETS,
+    RewardClock,
     apply_preset,
     build_rewards,
     deepspeed_config,
@@ -80,6 +82,40 @@ def test_guard_wraps_async_rewards() -> None:
         return [1.0 for _ in completions]
 
     assert asyncio.run(guarded(slow, "slow", {})(["p"], ["x"])) == [1.0]
+
+
+def test_reward_clock_times_the_whole_phase_of_concurrent_rewards() -> None:
+    """Two async rewards of one step run together: one phase, logged once at its end."""
+    async def sleepy(seconds: float):  # noqa: ANN202
+        async def reward(prompts, completions, **kw):  # noqa: ANN001, ANN202
+            await asyncio.sleep(seconds)
+            return [1.0 for _ in completions]
+        return reward
+
+    async def step(clock: RewardClock, logged: list) -> float:
+        a = guarded(await sleepy(0.2), "a", {}, clock)
+        b = guarded(await sleepy(0.1), "b", {}, clock)
+        kw = {"log_metric": lambda name, value: logged.append((name, value))}
+        started = time.perf_counter()
+        await asyncio.gather(a(["p"], ["x"], **kw), b(["p"], ["x"], **kw))
+        return time.perf_counter() - started
+
+    clock, logged = RewardClock(), []
+    wall = asyncio.run(step(clock, logged)) + asyncio.run(step(clock, logged))
+    assert [name for name, _ in logged] == ["reward_seconds", "reward_seconds"]
+    assert all(0.2 <= value <= 0.2 + wall for _, value in logged)  # the longer one, not a sum
+    assert clock.phases == 2 and clock.total == pytest.approx(sum(v for _, v in logged))
+    assert clock.active == 0
+
+
+def test_reward_clock_closes_the_phase_when_a_reward_raises() -> None:
+    async def oom(prompts, completions, **kw):  # noqa: ANN001, ANN202
+        raise RuntimeError("CUDA out of memory")
+
+    clock = RewardClock()
+    with pytest.raises(RuntimeError):
+        asyncio.run(guarded(oom, "rm", {}, clock)(["p"], ["x"]))
+    assert clock.active == 0 and clock.phases == 1
 
 
 def test_bad_reward_model_fails_before_any_policy_loads(tmp_path: Path) -> None:
