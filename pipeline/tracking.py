@@ -244,8 +244,13 @@ def stage_run(stage: str, config: BaseModel, run_name: str | None = None) -> Ite
 # Logging helpers: no-ops on every rank but global rank 0, which owns the stage's MLflow run.
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
-    """Log numeric metrics (non-numbers are skipped) at ``step`` on the active run."""
+def log_metrics(metrics: Mapping[str, float], step: int | None = None,
+                wait: bool = True) -> None:
+    """Log numeric metrics (non-numbers are skipped) at ``step`` on the active run.
+
+    ``wait=False`` queues them to MLflow's background logger and returns at once (a training
+    loop's per-step metrics: the write leaves the step); ending the run flushes the queue.
+    """
     if not is_main_process():
         return
     import mlflow
@@ -253,7 +258,7 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
     clean = {k: float(v) for k, v in metrics.items()
              if isinstance(v, int | float) and not isinstance(v, bool)}
     if clean:
-        mlflow.log_metrics(clean, step=step)
+        mlflow.log_metrics(clean, step=step, synchronous=wait)
 
 
 def set_tags(tags: Mapping[str, str]) -> None:

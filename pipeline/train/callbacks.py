@@ -26,7 +26,8 @@ def fit(trainer: Any, stage: str, **train_kwargs: Any) -> tuple[int, float, floa
 
 
 def mlflow_metrics_callback(prefix: str = "train/") -> Any:
-    """A Trainer callback sending every logged number to the active MLflow run, plus tokens/s.
+    """A Trainer callback sending every logged number to the active MLflow run (through
+    MLflow's background logger: the step does not wait for the write), plus tokens/s.
 
     TRL's GRPO logs ``num_tokens`` (cumulative tokens seen, summed over every process); the
     callback turns it into ``tokens_per_s`` over the interval since the previous log and, when
@@ -55,6 +56,8 @@ def mlflow_metrics_callback(prefix: str = "train/") -> Any:
                         metrics[f"{prefix}tokens_per_s_per_gpu"] = rate / max(
                             1, args.world_size)
                 self._last = (now, float(tokens))
-            tracking.log_metrics(metrics, step=state.global_step)
+            # queued, not written in the step (0.3 s a step at load 7 on 2 cores, profiled);
+            # the run's end flushes the queue
+            tracking.log_metrics(metrics, step=state.global_step, wait=False)
 
     return MLflowMetrics()
