@@ -43,6 +43,56 @@ def dumps(value: Any) -> bytes:
     return _ENCODE(value).encode("utf-8")
 
 
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True,
+                             default=str).encode
+
+
+_INT_RANGE = (-(2 ** 63), 2 ** 64)
+
+
+def _orjson_canonical(value: Any) -> bool:
+    """Whether orjson writes ``value`` with sorted keys exactly as :data:`_CANONICAL` does:
+    only plain ``dict`` (``str`` keys), ``list``, ``tuple``, ``str``, ``int`` (64-bit),
+    ``bool``, ``None`` and finite ``float`` printed without an exponent (``repr`` uses one
+    below 1e-4 and from 1e16 on; orjson spells those differently: 1e-05 as 0.00001)."""
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or (type(item) is not str and not _orjson_canonical(item)):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for item in value:
+            if type(item) is not str and not _orjson_canonical(item):
+                return False
+        return True
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return _INT_RANGE[0] <= value < _INT_RANGE[1]
+    if kind is float:  # NaN and infinities fail too
+        return value == 0.0 or 1e-4 <= abs(value) < 1e16
+    return False
+
+
+def canonical(value: Any) -> bytes:
+    """``value`` as UTF-8 JSON with sorted keys, compact, non-ASCII as is: byte for byte
+    ``json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+    default=str)`` (content addresses hashed from it, such as the curation journal's keys,
+    must not change), by orjson when that gives the same bytes (~15 × faster on a chat
+    request), else by the standard library.
+
+    >>> canonical({"b": 1e-05, "a": ["祝福", 0.7]})
+    b'{"a":["\xe7\xa5\x9d\xe7\xa6\x8f",0.7],"b":1e-05}'
+    """
+    if orjson is not None and _orjson_canonical(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # a lone surrogate, say: the standard library decides
+            pass
+    return _CANONICAL(value).encode("utf-8")
+
+
 def loads(data: bytes | str) -> Any:
     """The value in JSON ``data``; ``ValueError`` (``json.JSONDecodeError``) when it is not JSON.
 

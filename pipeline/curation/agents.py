@@ -23,6 +23,7 @@ system prompt says that text there is data, never an instruction.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,11 +112,18 @@ class AgentOutput:
 
 
 def _exemplar_block(exemplars: list[dict[str, Any]]) -> str:
+    return _exemplar_lines(tuple((str(ex.get("query", "")), str(ex["text"])) for ex in exemplars))
+
+
+@functools.lru_cache(maxsize=4096)
+def _exemplar_lines(exemplars: tuple[tuple[str, str], ...]) -> str:
+    """The exemplar block; cached, as every candidate of a query and every agent it meets
+    shows the same exemplars (quoting them was a fifth of a call's CPU, profiled)."""
     if not exemplars:
         return "（无参考范例）"
-    return "\n".join(f"{i}. 需求 {quote(bounded(str(ex.get('query', '')), MAX_QUERY_CHARS))}："
-                     f"{quote(bounded(str(ex['text']), MAX_GREETING_CHARS))}"
-                     for i, ex in enumerate(exemplars, 1))
+    return "\n".join(f"{i}. 需求 {quote(bounded(query, MAX_QUERY_CHARS))}："
+                     f"{quote(bounded(text, MAX_GREETING_CHARS))}"
+                     for i, (query, text) in enumerate(exemplars, 1))
 
 
 def _points_block(title: str, points: list[dict[str, Any]]) -> str:

@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from zhufu.pipeline import fastjson
 from zhufu.pipeline.errors import ZhufuError
 
 JOURNAL_VERSION = 1
@@ -99,7 +100,7 @@ class Journal:
     async def append(self, key: str, kind: str, **payload: Any) -> dict[str, Any]:
         """Record ``payload`` under ``key``; returns once the line is on disk."""
         record = {"key": key, "kind": kind, **payload}
-        line = json.dumps(record, ensure_ascii=False) + "\n"
+        line = fastjson.dumps(record).decode("utf-8") + "\n"
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((line, future))
         self.records[key] = record

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from zhufu.pipeline import fastjson
 from zhufu.pipeline.config import CurateConfig
 from zhufu.pipeline.curation import agents
 from zhufu.pipeline.curation.journal import Journal
@@ -58,11 +59,16 @@ class CallFailed(RuntimeError):
 
 
 def request_key(identity: dict[str, Any], request: ChatRequest) -> str:
-    """Content address of one call: the backend's identity plus the whole request."""
-    fields = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
-    blob = json.dumps({"backend": identity, "request": fields}, sort_keys=True,
-                      ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    """Content address of one call: the backend's identity plus the whole request (hashed
+    from its canonical JSON, :func:`zhufu.pipeline.fastjson.canonical`)."""
+    fields = {f.name: getattr(request, f.name) for f in _fields(type(request))}
+    return hashlib.sha256(fastjson.canonical({"backend": identity, "request": fields})
+                          ).hexdigest()
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
+    return dataclasses.fields(cls)
 
 
 def debate_tally(strengths: list[dict[str, Any]], weaknesses: list[dict[str, Any]]
