@@ -21,10 +21,14 @@ from zhufu.operator.builders import (
     RESERVED_ENV,
     child_names,
     labels,
+    shards_of,
 )
 from zhufu.operator.dependencies import default_rewards
 from zhufu.operator.spec import KINDS, Kind, Workload, split_spec
 from zhufu.pipeline.config import field_name
+
+#: A label value's limit (a Job's name is its pods' ``job-name`` label).
+MAX_LABEL = 63
 
 
 class SpecError(ValueError):
@@ -85,6 +89,10 @@ def validate(kind: Kind, name: str, spec: dict[str, Any]
     # snake_case keys from here on, whichever spelling the user wrote (the ConfigMap keeps
     # them, so a Job's config digest does not change with the spelling).
     given = config.model_dump(mode="json", exclude_unset=True)
+    whole = child_names(kind, name).whole
+    if shards_of(given) > 1 and len(whole) > MAX_LABEL:
+        raise SpecError("metadata.name", f"too long for shards: the second Job's name {whole!r} "
+                        f"must be at most {MAX_LABEL} characters; use a shorter name")
     _check_workload(kind, workload, given)
     if kind.kind == "GRPORun":
         _check_grpo(deps, given)

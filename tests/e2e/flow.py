@@ -39,6 +39,7 @@ class Flow:
     curation: str = "greetings-curation"
     grpo: str = "greetings-grpo"
     nodes: int = 2
+    shards: int = 2  # the CurationJob's pods (an Indexed Job, then the whole result's Job)
     max_steps: int = 4
     save_steps: int = 2
     timeout_s: float = 900
@@ -56,7 +57,7 @@ class Flow:
         curation = {"apiVersion": API, "kind": "CurationJob",
                     "metadata": {"name": self.curation},
                     "spec": {"experiment": "zhufu-e2e", "maxQueries": 4,
-                             "samplesPerQuery": 2,
+                             "samplesPerQuery": 2, "shards": self.shards,
                              "outputDir": f"s3://{BUCKET}/curation/{self.curation}",
                              "llm": {"backend": "openai", "model": "stand-in",
                                      "baseUrl": llm_url, "concurrency": 8,
@@ -193,6 +194,14 @@ def check(stack: Stack, flow: Flow, final: dict[str, dict[str, Any]]) -> dict[st
                                 f"{tags.get(f'reward.{reward}')!r}, expected {want}")
     keys = [o["Key"] for page in stack.s3.client().get_paginator("list_objects_v2").paginate(
         Bucket=BUCKET) for o in page.get("Contents", [])]
+    parts = [f"curation/{flow.curation}/shard-{i}/report.json" for i in range(flow.shards)]
+    for key in parts if flow.shards > 1 else []:  # each shard's part, then the whole
+        if key not in keys:
+            problems.append(f"s3://{BUCKET}/{key}: missing (a shard's part)")
+    shards = final.get(f"CurationJob/{flow.curation}", {}).get("shards")
+    if flow.shards > 1 and shards != f"{flow.shards}/{flow.shards}":
+        problems.append(f"CurationJob/{flow.curation}: status.shards {shards!r}, expected "
+                        f"{flow.shards}/{flow.shards}")
     for prefix in ("artifacts/", f"checkpoints/{flow.grpo}/", f"curation/{flow.curation}/"):
         if not any(k.startswith(prefix) for k in keys):
             problems.append(f"s3://{BUCKET}/{prefix}: no objects")
@@ -202,5 +211,6 @@ def check(stack: Stack, flow: Flow, final: dict[str, dict[str, Any]]) -> dict[st
         raise StepFailed("checks failed:\n  " + "\n  ".join(problems))
     return {"phases": {k: v.get("phase") for k, v in sorted(final.items())},
             "registered": dict(sorted(registered.items())), "grpo_nodes": flow.nodes,
+            "curation_shards": flow.shards,
             "mlflow_run_while_running": sorted(flow.run_while_running),
             "seconds": round(time.monotonic() - flow.started)}

@@ -15,16 +15,19 @@ does, in the parts Zhufu relies on:
   before removing its finalizer, so deleted pods still count;
 - replaces a failed pod (after the previous one has fully terminated) until ``failed``
   exceeds ``backoffLimit``; the delay doubles from ``retry_s`` (capped at 30 s; the real
-  controller starts at 10 s and caps at 6 min);
+  controller starts at 10 s and caps at 6 min); with ``backoffLimitPerIndex`` an Indexed
+  Job's index is replaced until its own failures exceed that limit, then it is a failed
+  index (``status.failedIndexes``) and the other indexes run on;
 - ends the Job ``Complete`` (with ``SuccessCriteriaMet`` first) when every index or
   completion succeeded, ``Failed`` (``FailureTarget`` first) with reason
-  ``BackoffLimitExceeded`` or ``DeadlineExceeded`` (``activeDeadlineSeconds``), deleting
+  ``BackoffLimitExceeded``, ``FailedIndexes`` (every index ended, some failed) or
+  ``DeadlineExceeded`` (``activeDeadlineSeconds``), deleting
   the pods still running; honours ``suspend``;
 - posts ``SuccessfulCreate``, ``Completed``, ``BackoffLimitExceeded`` and
   ``DeadlineExceeded`` Events like the real one.
 
 Not emulated: ``podFailurePolicy`` rules (no pod here is ever disrupted by the cluster),
-``successPolicy``, ``backoffLimitPerIndex``, pod-level ``restartPolicy: OnFailure``.
+``successPolicy``, ``maxFailedIndexes``, pod-level ``restartPolicy: OnFailure``.
 """
 
 from __future__ import annotations
@@ -107,6 +110,7 @@ class JobController:
         self.retry_s = retry_s
         self.create_retry_s = create_retry_s
         self._not_before: dict[str, float] = {}  # job uid -> next pod creation allowed
+        self._index_failures: dict[tuple[str, int], int] = {}  # (job uid, index) -> failed
 
     def sync(self) -> None:
         for job in self.emu.objects("jobs"):
@@ -142,9 +146,13 @@ class JobController:
         if not status.get("startTime"):
             status["startTime"] = now()
         done = (parse_ranges(status.get("completedIndexes")) if indexed else set())
+        lost = parse_ranges(status.get("failedIndexes")) if indexed else set()
         succeeded = int(status.get("succeeded", 0))
         deadline = spec.get("activeDeadlineSeconds")
-        if int(status.get("failed", 0)) > int(spec.get("backoffLimit", 6)):
+        if lost and len(done | lost) >= completions and not live:
+            self._finish(job, status, live, False, "FailedIndexes",
+                         "Job has failed indexes")
+        elif int(status.get("failed", 0)) > int(spec.get("backoffLimit", 6)):
             self._finish(job, status, live, False, "BackoffLimitExceeded",
                          "Job has reached the specified backoff limit")
         elif deadline and _seconds_since(status["startTime"]) > float(deadline):
@@ -154,7 +162,7 @@ class JobController:
             self._finish(job, status, live, True, "CompletionsReached",
                          "Reached expected number of succeeded pods")
         else:
-            self._create(job, status, live, done, succeeded, completions, indexed)
+            self._create(job, status, live, done | lost, succeeded, completions, indexed)
             pods = self._pods(job)
             running = [p for p in pods if (p.get("status") or {}).get("phase") not in TERMINAL
                        and not p["metadata"].get("deletionTimestamp")]
@@ -170,18 +178,28 @@ class JobController:
             return status
         status = dict(status)
         done = parse_ranges(status.get("completedIndexes"))
+        lost = parse_ranges(status.get("failedIndexes"))
+        per_index = job["spec"].get("backoffLimitPerIndex")
         for p in ended:
+            index = (p["metadata"].get("annotations") or {}).get(INDEX)
             if p["status"]["phase"] == "Succeeded":
                 status["succeeded"] = int(status.get("succeeded", 0)) + 1
-                if INDEX in (p["metadata"].get("annotations") or {}):
-                    done.add(int(p["metadata"]["annotations"][INDEX]))
+                if index is not None:
+                    done.add(int(index))
             else:
                 status["failed"] = int(status.get("failed", 0)) + 1
+                if per_index is not None and index is not None:
+                    key = (job["metadata"]["uid"], int(index))
+                    self._index_failures[key] = self._index_failures.get(key, 0) + 1
+                    if self._index_failures[key] > int(per_index):
+                        lost.add(int(index))
                 failures = int(status["failed"])
                 delay = min(30.0, self.retry_s * 2 ** (failures - 1))
                 self._not_before[job["metadata"]["uid"]] = time.monotonic() + delay
         if done:
             status["completedIndexes"] = index_ranges(done)
+        if lost:
+            status["failedIndexes"] = index_ranges(lost)
         self._write(job, status)
         for p in ended:
             self._release(p)

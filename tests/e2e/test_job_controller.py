@@ -3,7 +3,8 @@
 Each test creates objects in-process and lets the cluster act on its own, then checks what
 the real controllers would have written: pods per completion index with the index in env
 and annotation, retries within ``backoffLimit`` and the Failed condition past it,
-FailedCreate Events for a missing ServiceAccount or an exceeded quota, Unschedulable for a
+a failed index retried alone within ``backoffLimitPerIndex``, FailedCreate Events for a
+missing ServiceAccount or an exceeded quota, Unschedulable for a
 GPU request on a node without GPUs, CreateContainerConfigError for a missing Secret, a
 deleted running pod counted as a failure and replaced, and two Indexed pods that reach each
 other through the headless-Service name of pod 0.
@@ -118,6 +119,26 @@ async def test_retries_within_backoff_limit_then_fails(tmp_path: Path) -> None:
                  for p in pods(cluster, "flaky")]
         assert len(terms) == 2 and {t["exitCode"] for t in terms} == {3}
         assert all("attempt failed" in t["message"] for t in terms)  # FallbackToLogsOnError
+
+
+async def test_a_failed_index_is_retried_alone_within_its_own_limit(tmp_path: Path) -> None:
+    """``backoffLimitPerIndex``: index 1 fails every time and is retried alone (once), index 0
+    succeeds once; the Job then fails with ``FailedIndexes``."""
+    script = ("import os, sys\n"
+              "sys.exit(3 if os.environ['JOB_COMPLETION_INDEX'] == '1' else 0)\n")
+    spec = job("shards", script, completions=2, indexed=True)
+    del spec["spec"]["backoffLimit"]
+    spec["spec"]["backoffLimitPerIndex"] = 1
+    async with Cluster(tmp_path) as cluster:
+        cluster.emu.create("jobs", spec)
+        failed = await until(lambda: condition(cluster, "shards", "Failed"), "Failed")
+        assert failed["reason"] == "FailedIndexes"
+        status = cluster.emu.get("jobs", NS, "shards")["status"]
+        assert (status["succeeded"], status["completedIndexes"]) == (1, "0")
+        assert (status["failed"], status["failedIndexes"]) == (2, "1")
+        indexes = sorted(p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+                         for p in pods(cluster, "shards"))
+        assert indexes == ["0", "1", "1"]  # index 0 ran once, index 1 twice
 
 
 async def test_pods_never_created_post_failed_create_events(tmp_path: Path) -> None:

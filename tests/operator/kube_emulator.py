@@ -349,8 +349,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 **(template_meta.get("labels") or {}),
                 "batch.kubernetes.io/controller-uid": uid, "controller-uid": uid,
                 "batch.kubernetes.io/job-name": name, "job-name": name}
+            # with a per-index limit the Job-wide one defaults to "never" (MaxInt32)
+            backoff = 2147483647 if "backoffLimitPerIndex" in spec else 6
             for field, default in (("completions", 1), ("parallelism", 1),
-                                   ("backoffLimit", 6), ("completionMode", "NonIndexed"),
+                                   ("backoffLimit", backoff), ("completionMode", "NonIndexed"),
                                    ("suspend", False)):
                 spec.setdefault(field, default)
 

@@ -76,6 +76,17 @@ def test_shards_are_one_indexed_job_each_index_retried_alone() -> None:
         single)
 
 
+def test_a_name_too_long_for_the_second_job_is_refused() -> None:
+    import pytest
+
+    from zhufu.operator.validation import SpecError
+
+    name = "c" * (63 - len("-curate-all") + 1)
+    validate(CURATION, name, {})  # one shard: no second Job
+    with pytest.raises(SpecError, match="second Job's name"):
+        validate(CURATION, name, {"shards": 2})
+
+
 def test_the_second_job_is_the_same_pod_without_its_shard() -> None:
     _, job = _render(SPEC)
     job["metadata"]["ownerReferences"] = [{"apiVersion": "zhufu.dev/v1alpha1",
