@@ -89,10 +89,11 @@ def bench_config(url: str, responses: Path, out: Path, concurrency: int, rounds:
                  max_queries: int | None = None, shards: int = 1) -> dict[str, Any]:
     return {
         "responses": str(responses), "output_dir": str(out), "max_queries": max_queries,
-        "debate": {"rounds": rounds}, "shards": shards,
+        "debate": {"rounds": rounds},
         "llm": {"backend": "openai", "model": "agents", "base_url": f"{url}/v1",
                 "concurrency": concurrency, "max_retries": 2,
-                "trace_rate": 0.0}}  # no MLflow traces in a timed run
+                "trace_rate": 0.0},  # no MLflow traces in a timed run
+        **({"shards": shards} if shards > 1 else {})}  # a commit before shards runs it too
 
 
 def run_level(url: str, responses: Path, out: Path, concurrency: int, rounds: int,
