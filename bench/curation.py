@@ -103,22 +103,32 @@ def run_level(url: str, responses: Path, out: Path, concurrency: int, rounds: in
 
     cfg = CurateConfig.model_validate(bench_config(url, responses, out, concurrency, rounds,
                                                    max_queries))
-    started = time.monotonic()
+    started, cpu = time.monotonic(), cpu_seconds()
     outcome = run_curation(cfg, progress=False)
-    return {**outcome.metrics, "wall": time.monotonic() - started}
+    return {**outcome.metrics, "wall": time.monotonic() - started, "cpu": cpu_seconds() - cpu}
 
 
-def bare_ratio(url: str, level: int, latency: float, calls: int) -> float:
-    """The bare aiohttp loop's calls/s over the ideal ``level / latency`` (same server)."""
+def cpu_seconds() -> float:
+    """User + system CPU of this process so far (moves less with the load than rates do)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bare_ratio(url: str, level: int, latency: float, calls: int) -> tuple[float, float]:
+    """The bare aiohttp loop's calls/s over the ideal ``level / latency`` (same server), and
+    its CPU µs per call."""
     import asyncio
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from llm_client import run_bare
 
+    cpu = cpu_seconds()
     elapsed, errors = asyncio.run(run_bare(f"{url}/v1", level, calls))
     if errors:
         raise RuntimeError(f"bare aiohttp loop: {errors} of {calls} calls failed")
-    return calls / elapsed / (level / latency)
+    return calls / elapsed / (level / latency), (cpu_seconds() - cpu) / calls * 1e6
 
 
 def shard_worker(spec: str) -> None:
@@ -128,11 +138,17 @@ def shard_worker(spec: str) -> None:
 
     job = json.loads(spec)
     cfg = CurateConfig.model_validate(job["config"])
+    # untimed: jieba, the retrieval index and the client load on one query of another output
+    warm = {k: v for k, v in job["config"].items() if k != "shards"}
+    run_curation(CurateConfig.model_validate({**warm, "max_queries": 1, "output_dir":
+                                              f"{cfg.output_dir}-warmup-{job['shard']}"}),
+                 progress=False)
     print("ready", flush=True)
     sys.stdin.readline()
-    started = time.monotonic()
+    started, cpu = time.monotonic(), cpu_seconds()
     outcome = run_curation(cfg, progress=False, shard=job["shard"])
-    print(json.dumps({**outcome.metrics, "wall": time.monotonic() - started}), flush=True)
+    print(json.dumps({**outcome.metrics, "wall": time.monotonic() - started,
+                      "cpu": cpu_seconds() - cpu}), flush=True)
 
 
 def run_shards(url: str, responses: Path, out: Path, shards: int, concurrency: int,
@@ -167,8 +183,13 @@ def run_shards(url: str, responses: Path, out: Path, shards: int, concurrency: i
         for p in procs:
             p.wait(timeout=60)
     totals = {k: sum(part[k] for part in parts)
-              for k in ("candidates", "calls", "pairs", "candidates_failed")}
+              for k in ("candidates", "calls", "pairs", "candidates_failed", "cpu")}
     return {**totals, "wall": wall, "slowest_shard_s": max(part["wall"] for part in parts)}
+
+
+def candidates_of(responses: Path) -> list[str]:
+    """The candidate lines of the bench's responses file."""
+    return [line for line in responses.read_text(encoding="utf-8").splitlines() if line]
 
 
 def figures(m: dict[str, float], concurrency: int, shards: int, latency: float
@@ -183,6 +204,7 @@ def figures(m: dict[str, float], concurrency: int, shards: int, latency: float
         "calls_per_s": round(m["calls"] / m["wall"], 1),
         "efficiency": round(ideal_s / m["wall"], 3),
         "failed": int(m["candidates_failed"]),
+        "cpu_us_per_call": round(m["cpu"] / m["calls"] * 1e6),
     }
 
 
@@ -307,12 +329,17 @@ def main() -> None:
             run_level(url, responses, work / "warmup", 4, args.rounds, max_queries=2)
             bare_ratio(url, 8, args.latency, 40)  # the bare loop's first use: untimed
             rows = []
-            for level in levels:
+            for i, level in enumerate(levels):
+                calls = len(candidates_of(responses)) * (2 * args.rounds + 2)  # per candidate
+                if i % 2:  # alternate which side goes first: no order bias
+                    bare, bare_cpu = bare_ratio(url, level, args.latency, calls)
                 m = run_level(url, responses, work / f"c{level}", level, args.rounds)
+                if not i % 2:
+                    bare, bare_cpu = bare_ratio(url, level, args.latency, int(m["calls"]))
                 rows.append(figures(m, level, 1, args.latency))
-                bare = bare_ratio(url, level, args.latency, int(m["calls"]))
                 rows[-1]["bare_ratio"] = round(bare, 3)
                 rows[-1]["vs_bare"] = round(rows[-1]["efficiency"] / bare, 3)
+                rows[-1]["bare_cpu_us_per_call"] = round(bare_cpu)
             for n in shard_counts:
                 m = run_shards(url, responses, work / f"s{n}", n, args.shard_concurrency,
                                args.rounds)
