@@ -121,7 +121,10 @@ def test_hanging_mlflow_server_times_out(tmp_path: Path) -> None:
         listener.listen(16)
         uri = f"http://127.0.0.1:{listener.getsockname()[1]}"
         _, (ran, out) = _fails_fast("grpo", uri, tmp_path)
-    _check("grpo", ran, out, uri, limit=20)  # the 5 s health check and the exit
+    # The 5 s health check and the exit. The bound tells that apart from a hang (MLflow's own
+    # client would retry for minutes) with room for load: 25.4 s beyond a 4.5 s start-up were
+    # seen at load 8 on the shared 2 cores, where the stage's imports outgrow --help's.
+    _check("grpo", ran, out, uri, limit=45)
     assert "timed out" in ran.stderr
     print(f"hanging server: exit {ran.rc} after {ran.seconds:.1f}s")
 
