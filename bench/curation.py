@@ -23,6 +23,12 @@ one finished: pairs/min at N shards over 1 shard is the scale-out (the aim: ≥ 
 
     .venv/bin/python -P bench/curation.py --shards 1,2
 
+``layer`` mode measures the curation layer's own CPU per call, without network or server:
+the stage against an in-process backend that answers at once with the stand-in's answer
+function (its hashing and JSON are counted too), at ``--levels``' first concurrency:
+
+    .venv/bin/python -P bench/curation.py layer [--scale 1]
+
 ``ablation`` mode instead curates, with the offline backend, a labelled set built from the
 paper's pairs in ``../shared`` (chosen → 1, rejected → 0; half the queries near-same-length
 pairs; exemplars from other queries) under each ablation and prints pairs and agreement:
@@ -208,6 +214,47 @@ def figures(m: dict[str, float], concurrency: int, shards: int, latency: float
     }
 
 
+def layer(args: argparse.Namespace) -> None:
+    """CPU µs per call of the curation layer alone (see the module docstring)."""
+    import asyncio
+
+    sys.path.insert(0, str(SERVER.parent))
+    from agent_server import answer_for
+
+    from zhufu.pipeline.config import CurateConfig
+    from zhufu.pipeline.curation.stage import run_curation
+    from zhufu.pipeline.llm import ChatBackend, ChatResponse
+
+    class Instant(ChatBackend):
+        name = "openai"
+
+        async def _chat(self, request: Any) -> ChatResponse:
+            await asyncio.sleep(0)
+            body = {"model": "agents", "messages": request.messages}
+            return ChatResponse(text=json.dumps(answer_for(body), ensure_ascii=False),
+                                prompt_tokens=10, completion_tokens=5)
+
+    level = int(args.levels.split(",")[0])
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="zhufu-bench-layer-") as tmp:
+        work = Path(tmp)
+        os.environ.setdefault("ZHUFU_HOME", str(work / "home"))
+        responses = candidates_file(work, args.scale)
+        rows = []
+        for run in ("warm-up", "timed"):
+            cfg = CurateConfig.model_validate(bench_config("http://127.0.0.1:9", responses,
+                                                           work / run, level, args.rounds))
+            cpu = cpu_seconds()
+            out = run_curation(cfg, Instant(concurrency=level), progress=False)
+            if run == "timed":
+                rows.append({"concurrency": level, "calls": int(out.metrics["calls"]),
+                             "layer_cpu_us_per_call": round(
+                                 (cpu_seconds() - cpu) / out.metrics["calls"] * 1e6)})
+    print(f"curation layer, in-process answers, load average before {load_before:.2f}, "
+          f"after {os.getloadavg()[0]:.2f}: {rows[0]['layer_cpu_us_per_call']} µs CPU per call")
+    print(json.dumps(rows))
+
+
 def near_same(a: str, b: str) -> bool:
     """Lengths within 15% of the longer one (the metrics module's definition)."""
     from zhufu.pipeline.evaluation.metrics import NEAR_SAME_LENGTH
@@ -297,7 +344,7 @@ def _gold(labelled: Path) -> list:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", nargs="?", default="throughput",
-                        choices=["throughput", "ablation"])
+                        choices=["throughput", "ablation", "layer"])
     parser.add_argument("--levels", default="8,64")
     parser.add_argument("--shards", default="",
                         help="Shard counts to compare (e.g. 1,2): one process per shard.")
@@ -316,6 +363,9 @@ def main() -> None:
         return
     if args.mode == "ablation":
         ablation(args)
+        return
+    if args.mode == "layer":
+        layer(args)
         return
     levels = [int(x) for x in args.levels.split(",")] if not args.shards else []
     shard_counts = [int(x) for x in args.shards.split(",")] if args.shards else []
