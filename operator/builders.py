@@ -15,6 +15,11 @@ A resource ``NAME`` of kind K gets, in its namespace:
 
 The names are fixed, so creating them again after an operator restart answers 409 instead
 of making a duplicate. Secrets enter pods only as ``secretKeyRef`` env vars or mounted files.
+
+A distributed kind's Job (GRPORun: a group of torch ranks) fails as a whole
+when one pod's trainer exits non-zero (``podFailurePolicy`` ``FailJob``), so the operator can
+restart the whole group (:func:`pod_failure_policy`); its ``zhufu.dev/restart`` annotation
+says how many restarts came before it.
 """
 
 from __future__ import annotations
@@ -44,11 +49,18 @@ CONTAINER = "trainer"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 JOB_UID_LABEL = "batch.kubernetes.io/controller-uid"
 MANAGED_BY = "zhufu-operator"
+#: How a retried or restarted pod finds the steps earlier attempts finished (MLflow tag
+#: ``zhufu.job_uid``): the resource's uid, the same for every Job the resource gets.
+RUN_UID_ENV = "ZHUFU_JOB_UID"
 #: Env vars of the wiring a spec's podTemplate may not replace (the result, the owner).
-RESERVED_ENV = frozenset({RESULT_FILE_ENV, "ZHUFU_RESOURCE", "ZHUFU_JOB_UID",
+RESERVED_ENV = frozenset({RESULT_FILE_ENV, "ZHUFU_RESOURCE", RUN_UID_ENV,
                           "JOB_COMPLETION_INDEX"})
 #: The top-level spec fields that are shorthands for pod spec fields.
 SHORTHANDS = ("nodeSelector", "tolerations", "priorityClassName")
+#: Job annotations: the spec generation it was built from, and how many group restarts of
+#: the resource came before it (0 for the first Job).
+GENERATION_ANNOTATION = "zhufu.dev/generation"
+RESTART_ANNOTATION = "zhufu.dev/restart"
 #: Job names are label values (≤ 63); Indexed Job pods add ``-<index>`` to their hostnames.
 MAX_JOB_NAME = 60
 
@@ -150,8 +162,61 @@ def _secret_env(var: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
+def _run_uid_env(run_uid: str | None) -> dict[str, Any]:
+    """``ZHUFU_JOB_UID``: the resource's uid, so the pods of a retried pod *and* of a Job the
+    operator re-created after a group failure find the steps earlier attempts finished (an
+    SFT step is not run twice). Without a known owner uid (``zhufu operator render``) the
+    Job's own uid, which the API server puts on its pods as a label."""
+    if run_uid:
+        return {"name": RUN_UID_ENV, "value": run_uid}
+    return {"name": RUN_UID_ENV, "valueFrom": {"fieldRef": {
+        "fieldPath": f"metadata.labels['{JOB_UID_LABEL}']"}}}
+
+
+def run_uid(job: dict[str, Any]) -> str:
+    """The uid a Job's pods tag their MLflow runs with (``zhufu.job_uid``): the literal
+    ``ZHUFU_JOB_UID`` of its trainer container, else (a Job rendered without an owner uid)
+    the Job's own uid."""
+    for container in job["spec"]["template"]["spec"].get("containers") or []:
+        for var in container.get("env") or []:
+            if var.get("name") == RUN_UID_ENV and var.get("value"):
+                return str(var["value"])
+    return str(job["metadata"].get("uid", ""))
+
+
+def restarts_before(job: dict[str, Any]) -> int:
+    """How many group restarts of its resource came before ``job`` (its annotation; 0)."""
+    ann = (job.get("metadata") or {}).get("annotations") or {}
+    try:
+        return max(0, int(ann.get(RESTART_ANNOTATION, 0)))
+    except ValueError:
+        return 0
+
+
+def pod_failure_policy(kind: Kind, nodes: int) -> dict[str, Any]:
+    """When the Job counts a failed pod, retries it, or fails at once.
+
+    Every kind: a pod disrupted by the cluster (preemption, eviction, node drain: condition
+    ``DisruptionTarget``) is not counted against ``backoffLimit``. A distributed kind runs a
+    *group* of ranks that checkpoints and resumes, so one pod's trainer exiting non-zero
+    fails the whole Job (``FailJob``) instead of the Job controller replacing that pod alone
+    (which cannot rejoin the survivors' rendezvous); the operator then restarts the group.
+    A single-node group lets a disrupted pod be replaced in place (``Ignore``: the new pod
+    resumes from the checkpoint, no restart spent); with ``nodes > 1`` a disruption fails
+    the Job too, for the same reason as an exit. Rules are matched in order."""
+    disrupted = {"onPodConditions": [{"type": "DisruptionTarget"}]}
+    if not kind.distributed:
+        return {"rules": [{"action": "Ignore", **disrupted}]}
+    return {"rules": [
+        {"action": "Ignore" if nodes == 1 else "FailJob", **disrupted},
+        {"action": "FailJob", "onExitCodes": {"containerName": CONTAINER, "operator": "NotIn",
+                                              "values": [0]}},
+    ]}
+
+
 def env(kind: Kind, name: str, namespace: str, workload: dict[str, Any],
-        settings: OperatorSettings, has_llm_config: bool, indexed: bool = False
+        settings: OperatorSettings, has_llm_config: bool, indexed: bool = False,
+        run_uid: str | None = None
         ) -> list[dict[str, Any]]:
     """Container env: result file, MLflow/S3 endpoints, caches; secrets only by reference."""
     out: list[dict[str, Any]] = [
@@ -164,10 +229,7 @@ def env(kind: Kind, name: str, namespace: str, workload: dict[str, Any],
         {"name": "MPLCONFIGDIR", "value": "/tmp/matplotlib"},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
         {"name": "ZHUFU_RESOURCE", "value": f"{kind.plural}/{namespace}/{name}"},
-        # The Job's uid (the API server labels its pods with it): a retried pod finds the
-        # steps an earlier attempt of the same Job finished by it (MLflow tag zhufu.job_uid).
-        {"name": "ZHUFU_JOB_UID", "valueFrom": {"fieldRef": {
-            "fieldPath": f"metadata.labels['{JOB_UID_LABEL}']"}}},
+        _run_uid_env(run_uid),
     ]
     if settings.s3_endpoint:
         out += [{"name": "AWS_ENDPOINT_URL", "value": settings.s3_endpoint},
@@ -251,8 +313,10 @@ def config_digest(config: dict[str, Any]) -> str:
 
 
 def job(kind: Kind, name: str, namespace: str, workload: dict[str, Any], config: dict[str, Any],
-        settings: OperatorSettings, generation: int = 1) -> dict[str, Any]:
-    """The batch/v1 Job running the stage (Indexed with ``nodes > 1``)."""
+        settings: OperatorSettings, generation: int = 1, restarts: int = 0,
+        owner_uid: str | None = None) -> dict[str, Any]:
+    """The batch/v1 Job running the stage (Indexed with ``nodes > 1``); ``restarts``: group
+    restarts before this Job; ``owner_uid``: the resource's uid (see :func:`_run_uid_env`)."""
     names = child_names(kind, name)
     nodes = int(workload.get("nodes", 1))
     shards = shards_of(config)
@@ -270,7 +334,7 @@ def job(kind: Kind, name: str, namespace: str, workload: dict[str, Any], config:
         "imagePullPolicy": settings.image_pull_policy,
         "command": command(kind, name, nodes, gpus, shards),
         "workingDir": WORK_DIR,
-        "env": env(kind, name, namespace, workload, settings, has_llm, indexed),
+        "env": env(kind, name, namespace, workload, settings, has_llm, indexed, owner_uid),
         "resources": _resources(workload, settings),
         "volumeMounts": mounts,
         "securityContext": container_security(settings),
@@ -308,13 +372,11 @@ def job(kind: Kind, name: str, namespace: str, workload: dict[str, Any], config:
         "parallelism": pods,
         "completionMode": "Indexed" if indexed else "NonIndexed",
         "suspend": bool(workload.get("suspend", False)),
-        # Pods disrupted by preemption, eviction or node drain do not count as failures.
-        "podFailurePolicy": {"rules": [{"action": "Ignore",
-                                        "onPodConditions": [{"type": "DisruptionTarget"}]}]},
+        "podFailurePolicy": pod_failure_policy(kind, nodes),
         "template": template,
     }
     annotations = {"zhufu.dev/config-sha256": config_digest(config),
-                   "zhufu.dev/generation": str(generation)}
+                   GENERATION_ANNOTATION: str(generation), RESTART_ANNOTATION: str(restarts)}
     if shards > 1:  # a failed shard is retried alone; the others keep their finished parts
         spec["backoffLimitPerIndex"] = spec.pop("backoffLimit")
         annotations[SHARDS_ANNOTATION] = str(shards)
@@ -373,11 +435,12 @@ def whole_job(shards_job: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def children(kind: Kind, name: str, namespace: str, workload: dict[str, Any],
-             config: dict[str, Any], settings: OperatorSettings, generation: int = 1
-             ) -> list[dict[str, Any]]:
+             config: dict[str, Any], settings: OperatorSettings, generation: int = 1,
+             restarts: int = 0, owner_uid: str | None = None) -> list[dict[str, Any]]:
     """Every child in creation order: ConfigMap, [Service,] Job."""
     out = [config_map(kind, name, namespace, config)]
     if int(workload.get("nodes", 1)) > 1:
         out.append(headless_service(kind, name, namespace))
-    out.append(job(kind, name, namespace, workload, config, settings, generation))
+    out.append(job(kind, name, namespace, workload, config, settings, generation, restarts,
+                   owner_uid))
     return out

@@ -170,6 +170,9 @@ def status_schema() -> dict[str, Any]:
             "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
             "resolved": {**strings, "description": "GRPORun: the model each dependency gave "
                          "(reward name -> models:/ URI), as the Job received it."},
+            "restarts": {"type": "integer", "format": "int32", "description": "GRPORun: "
+                         "whole-group restarts so far (a pod failed, the Job "
+                         "was deleted and created again; at most spec.maxRestarts)."},
         },
     }
 
@@ -185,6 +188,8 @@ def _printer_columns(kind: Kind) -> list[dict[str, Any]]:
         cols += [{"name": "Judge", "type": "string", "jsonPath": ".spec.judgeRef"},
                  {"name": "Reward-Model", "type": "string", "jsonPath": ".spec.curationRef"}]
     cols += [
+        *([{"name": "Restarts", "type": "integer", "jsonPath": ".status.restarts"}]
+          if kind.distributed else []),
         {"name": "Job", "type": "string", "jsonPath": ".status.jobName", "priority": 1},
         {"name": "MLflow-Run", "type": "string", "jsonPath": ".status.mlflowRunId"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

@@ -16,9 +16,13 @@ Rules a user sees:
   without pods is explained by its Events (``FailedCreate``: a missing ServiceAccount, an
   exceeded quota). While the stage runs, and after it failed, ``mlflowRunId`` (and
   ``mlflowRunUrl`` when ``ZHUFU_MLFLOW_UI_URL`` is set) name the Job's newest MLflow run,
-  found by its ``zhufu.resource`` and ``zhufu.job_uid`` tags.
+  found by its ``zhufu.resource`` and ``zhufu.job_uid`` tags (the resource's uid, which every
+  Job of the resource gives its pods).
 - A spec change after the Job exists restarts nothing: the ignored generation is recorded in
   the ``SpecChangeIgnored`` condition. To run with a new spec, create a new resource.
+- A distributed kind's Job that a pod failure failed (podFailurePolicy) is restarted whole,
+  up to ``spec.maxRestarts`` (:mod:`~zhufu.operator.restarts`): ``Restarting`` with an
+  Event, the Job deleted in the foreground with its pods, then created again.
 - delete: the children are deleted explicitly (their ownerReferences also let the
   garbage collector remove them on a real cluster).
 - recheck (a timer, every ``ZHUFU_RECHECK_INTERVAL_S`` while a resource is neither
@@ -43,7 +47,7 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from zhufu.operator import builders, dependencies, render, runs, tenancy
+from zhufu.operator import builders, dependencies, render, restarts, runs, tenancy
 from zhufu.operator import settings as settings_mod
 from zhufu.operator.kube import Kube, api_message, configure_client, owned_by
 from zhufu.operator.spec import API_VERSION, GROUP, KINDS, VERSION, Kind, kind_of
@@ -119,7 +123,7 @@ async def _write_status(kind: Kind, body: dict[str, Any], status: dict[str, Any]
     if old != (new.get("phase", old[0]), new.get("reason", old[1])):
         bad = new.get("phase") == "Failed" or new.get("reason") in (
             "ImagePullBackOff", "Unschedulable", "OOMKilled", "Evicted",
-            "CreateContainerConfigError", "FailedCreate")
+            "CreateContainerConfigError", "FailedCreate", "Restarting")
         _event(body, "Warning" if bad else "Normal", new.get("reason", ""),
                new.get("message", ""))
 
@@ -194,7 +198,9 @@ async def reconcile(kind: Kind, body: kopf.Body, runtime_s: float) -> None:
     for child in children:
         created = await _create_child(kind, obj, child)
         if created and child["kind"] == "Job":
-            _event(obj, "Normal", "JobCreated", f"created Job {child['metadata']['name']}")
+            again = builders.restarts_before(child)
+            _event(obj, "Normal", "JobCreated", f"created Job {child['metadata']['name']}"
+                   + (f" (restart {again})" if again else ""))
     await sync_parent(kind, namespace, name, created_generation=generation)
 
 
@@ -245,21 +251,27 @@ async def _create_child(kind: Kind, parent: dict[str, Any], child: dict[str, Any
 
 
 async def sync_parent(kind: Kind, namespace: str, name: str,
-                      created_generation: int | None = None) -> None:
-    """Recompute a resource's status from its Job and pods; patch it and post an Event."""
+                      created_generation: int | None = None) -> bool:
+    """Recompute a resource's status from its Job and pods; patch it and post an Event.
+
+    A group failure is restarted here (:func:`_restart`). True when the resource is
+    restarting and its old Job is gone: the caller then creates the new one
+    (:func:`recreate`, outside this resource's lock)."""
     async with _locks[(kind.kind, namespace, name)]:
         parent = await kube().get(API_VERSION, kind.plural, namespace, name)
         if parent is None or (parent.get("metadata") or {}).get("deletionTimestamp"):
-            return
+            return False
         status = dict(parent.get("status") or {})
         if status.get("phase") in TERMINAL:
-            return
+            return False
         names = builders.child_names(kind, name)
         if created_generation is None and not status.get("jobName"):
-            return  # not created by us yet (e.g. still waiting for a dependency)
+            return False  # not created by us yet (e.g. still waiting for a dependency)
         job = await kube().get("batch/v1", "Job", namespace, names.job)
         if job is not None and not owned_by(job, (parent.get("metadata") or {}).get("uid", "")):
             job = None  # someone else's Job of that name: never read as ours
+        if job is None and status.get("reason") == "Restarting":
+            return True
         pods = await _job_pods(namespace, job)
         job, pods, shards = await _shards_then_whole(kind, parent, job, pods)
         if job is None:
@@ -267,6 +279,10 @@ async def sync_parent(kind: Kind, namespace: str, name: str,
                              " next operator restart")
         else:
             state = job_state(job, pods, await _job_events(job) if not pods else [])
+            decision = restarts.decide(kind, parent, job, state)
+            if decision is not None:
+                await _restart(kind, parent, status, job, decision)
+                return False
         new = {**status_patch(status, state, names.job), **shards}
         if job is not None and state.result is None and state.phase in ("Running", "Failed"):
             new.update(await _run_fields(kind, parent, job))
@@ -278,6 +294,38 @@ async def sync_parent(kind: Kind, namespace: str, name: str,
             new["observedGeneration"] = generation
         if changed(status, new):
             await _write_status(kind, parent, status, new)
+        return False
+
+
+async def _restart(kind: Kind, parent: dict[str, Any], status: dict[str, Any],
+                   job: dict[str, Any], decision: restarts.Decision) -> None:
+    """Write the decision's status (``Restarting`` and its Event, or ``Failed``); on a
+    restart delete the failed Job in the foreground (its pods go first). Every step is
+    idempotent: the restart number comes from the Job, a deleting Job is not deleted again."""
+    meta = job["metadata"]
+    new = status_patch(status, decision.state, meta["name"])
+    new = restarts.restart_status(new, decision, (parent.get("metadata") or {}).get("generation"))
+    new["observedGeneration"] = int((meta.get("annotations") or {}).get(
+        builders.GENERATION_ANNOTATION, 1))
+    if changed(status, new):
+        await _write_status(kind, parent, status, new)
+    if decision.restart and not meta.get("deletionTimestamp"):
+        await kube().delete("batch/v1", "Job", meta["namespace"], meta["name"],
+                            propagation="Foreground")
+
+
+async def recreate(kind: Kind, namespace: str, name: str) -> str:
+    """Create the Job of a restarting resource whose old Job is gone, the way the first was
+    created (:func:`reconcile`, from a fresh read of the resource: its ``status.restarts``
+    numbers the new Job). Returns what it did (for the log)."""
+    parent = await kube().get(API_VERSION, kind.plural, namespace, name)
+    if parent is None:
+        return "gone"
+    try:
+        await reconcile(kind, parent, 0.0)
+    except (kopf.TemporaryError, kopf.PermanentError) as e:
+        return f"deferred: {e}"  # e.g. Failed (status written) or a dependency wait
+    return "recreated"
 
 
 async def _shards_then_whole(kind: Kind, parent: dict[str, Any], job: dict[str, Any] | None,
@@ -321,7 +369,8 @@ async def _job_events(job: dict[str, Any]) -> list[dict[str, Any]]:
 async def _run_fields(kind: Kind, parent: dict[str, Any], job: dict[str, Any]
                       ) -> dict[str, str]:
     """``mlflowRunId`` (and ``mlflowRunUrl``) of the Job's newest MLflow run, found by its
-    ``zhufu.resource``/``zhufu.job_uid`` tags, while the stage runs or after it failed."""
+    ``zhufu.resource``/``zhufu.job_uid`` tags (the uid the Job gave its pods:
+    :func:`~zhufu.operator.builders.run_uid`), while the stage runs or after it failed."""
     s = settings_mod.current
     meta = parent["metadata"]
     experiment = tenancy.experiment_name(
@@ -329,7 +378,7 @@ async def _run_fields(kind: Kind, parent: dict[str, Any], job: dict[str, Any]
         or kind.config.model_fields["experiment"].default, s)
     resource = f"{kind.plural}/{meta['namespace']}/{meta['name']}"
     found = await asyncio.to_thread(runs.find_run, s.mlflow_uri, experiment, resource,
-                                    (job.get("metadata") or {}).get("uid"))
+                                    builders.run_uid(job))
     if found is None:
         return {}
     out = {"mlflowRunId": found.run_id}
@@ -373,7 +422,8 @@ async def recheck(kind: Kind, body: kopf.Body) -> str:
         return "idle"
     try:
         if status.get("jobName"):
-            await sync_parent(kind, meta["namespace"], meta["name"])
+            if await sync_parent(kind, meta["namespace"], meta["name"]):
+                return await recreate(kind, meta["namespace"], meta["name"])
             return "resynced"
         await reconcile(kind, body, _age_s(meta))
         return "reconciled"
@@ -467,7 +517,10 @@ async def _child_changed(labels: dict[str, str], namespace: str | None) -> None:
     owner = labels.get("zhufu.dev/owner")
     if kind is None or not owner or not namespace:
         return
-    await sync_parent(kind, namespace, owner)
+    if await sync_parent(kind, namespace, owner):
+        done = await recreate(kind, namespace, owner)
+        log.info("%s %s/%s: Job re-created after a group failure: %s", kind.kind, namespace,
+                 owner, done)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED, id="job_event")

@@ -139,12 +139,14 @@ class Kube:
         return await self.call("PATCH", path, {"status": status},
                                content_type="application/merge-patch+json")
 
-    async def delete(self, api_version: str, kind_or_plural: str, namespace: str, name: str
-                     ) -> bool:
-        """Delete with background propagation; False if it was already gone."""
+    async def delete(self, api_version: str, kind_or_plural: str, namespace: str, name: str,
+                     propagation: str = "Background") -> bool:
+        """Delete (dependents: ``Background``, or ``Foreground``: the object stays, with a
+        ``deletionTimestamp``, until the garbage collector deleted its dependents); False if
+        it was already gone."""
         path = f"{collection_path(api_version, kind_or_plural, namespace)}/{name}"
         try:
-            await self.call("DELETE", path, {"propagationPolicy": "Background"})
+            await self.call("DELETE", path, {"propagationPolicy": propagation})
         except ApiException as e:
             if e.status == 404:
                 return False

@@ -94,8 +94,10 @@ def build(kind: Kind, owner: Mapping[str, Any], workload: dict[str, Any],
     import kopf
 
     meta = owner["metadata"]
+    restarts = int((owner.get("status") or {}).get("restarts") or 0)
     children = builders.children(kind, meta["name"], meta["namespace"], workload, config,
-                                 settings, int(meta.get("generation") or 1))
+                                 settings, int(meta.get("generation") or 1), restarts,
+                                 meta.get("uid"))
     kopf.adopt(children, owner=owner)
     return children
 

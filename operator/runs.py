@@ -1,10 +1,11 @@
 """The MLflow run of a resource's Job, found by its tags while it runs or after it failed.
 
 Every stage run started in a pod carries ``zhufu.resource`` (``<plural>/<namespace>/<name>``)
-and ``zhufu.job_uid`` (the Job's uid) as tags (:func:`zhufu.pipeline.tracking.lineage_tags`),
-so the operator can point a user at the run before the pod's result exists: the newest run of
-the resource's Job, through MLflow's REST API (no MLflow client in the operator). Lookups
-that fail (server down, experiment not created yet) answer None; status is never held up.
+and ``zhufu.job_uid`` (the uid its Job gave it: the resource's) as tags
+(:func:`zhufu.pipeline.tracking.lineage_tags`), so the operator can point a user at the run
+before the pod's result exists: the newest run of the resource's Job, through MLflow's REST
+API (no MLflow client in the operator). Lookups that fail (server down, experiment not
+created yet) answer None; status is never held up.
 """
 
 from __future__ import annotations

@@ -147,6 +147,16 @@ class Workload(K8sModel):
         "llm.apiKeyFile in the config.")
 
 
+class GroupRestarts(K8sModel):
+    """Distributed kinds only: the operator restarts the whole Job when a pod of it fails."""
+
+    maxRestarts: int = Field(
+        3, ge=0, le=100, description="Whole-group restarts: when a pod's trainer exits non-zero "
+        "(or, with nodes > 1, a pod is disrupted) the Job fails at once and the operator "
+        "deletes it with its pods and creates it again, resuming from the last checkpoint; "
+        "after this many restarts the resource is Failed. Counted in status.restarts.")
+
+
 class Dependencies(K8sModel):
     """GRPORun only: resources (same namespace) or URIs whose outputs feed the rewards."""
 
@@ -171,6 +181,7 @@ class Kind:
     config: type[StageConfig]
     spec: type[BaseModel]
     distributed: bool  # every step rank-safe: torchrun for several GPUs or nodes
+    workload: type[BaseModel]  # Workload, plus GroupRestarts for the distributed kinds
 
     @property
     def crd_name(self) -> str:
@@ -189,17 +200,20 @@ def _kind(definition: stages.Kind) -> Kind:
     main = definition.main
     doc = f"{definition.title} (zhufu {' '.join(main.command)}) as a Job"
     later = [f"then {s.stage} when {s.section} is set" for s in definition.steps if s.section]
+    workload: type[BaseModel] = Workload
+    if definition.distributed:  # a group of ranks: restarted whole, never one pod alone
+        workload = create_model(f"{definition.kind}Workload", __base__=(Workload, GroupRestarts))
     spec = create_model(f"{definition.kind}Spec",
-                        __base__=(main.config, Workload, *EXTRA_SPEC.get(definition.kind, ())),
+                        __base__=(main.config, workload, *EXTRA_SPEC.get(definition.kind, ())),
                         __doc__=f"{', '.join([doc, *later])}.")
     name = definition.kind.lower()
     return Kind(definition.kind, f"{name}s", name, SHORT_NAMES[definition.kind], definition.job,
-                main.command, main.config, spec, definition.distributed)
+                main.command, main.config, spec, definition.distributed, workload)
 
 
 KINDS: dict[str, Kind] = {k: _kind(d) for k, d in stages.KINDS.items()}
 
-WORKLOAD_FIELDS = frozenset(Workload.model_fields)
+WORKLOAD_FIELDS = frozenset(Workload.model_fields) | frozenset(GroupRestarts.model_fields)
 DEPENDENCY_FIELDS = frozenset(Dependencies.model_fields)
 
 

@@ -18,8 +18,10 @@ from typing import Any
 from zhufu.pipeline.redact import strip_url_credentials
 from zhufu.pipeline.results import StageResult
 
-#: Every condition type the operator writes (phase_conditions and SpecChangeIgnored).
-CONDITION_TYPES = ("Created", "Running", "Succeeded", "Failed", "SpecChangeIgnored")
+#: Every condition type the operator writes (phase_conditions, SpecChangeIgnored and the
+#: group restarts' Restarted).
+CONDITION_TYPES = ("Created", "Running", "Succeeded", "Failed", "SpecChangeIgnored",
+                   "Restarted")
 _PULL = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
 _CONFIG = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
 HINTS = {
@@ -29,6 +31,7 @@ HINTS = {
     "Evicted": "the node evicted the pod (resource pressure); the Job retries it",
     "BackoffLimitExceeded": "every retry failed (spec.backoffLimit); see the message",
     "DeadlineExceeded": "the Job ran past spec.activeDeadlineSeconds",
+    "RestartLimitExceeded": "every whole-group restart failed (spec.maxRestarts)",
     "CreateContainerConfigError": "a referenced Secret or ConfigMap key is missing",
     "FailedCreate": "the Job controller cannot create the pod: check that the ServiceAccount "
                     "exists (the chart's jobs.serviceAccount) and the namespace's "

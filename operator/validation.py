@@ -24,7 +24,7 @@ from zhufu.operator.builders import (
     shards_of,
 )
 from zhufu.operator.dependencies import default_rewards
-from zhufu.operator.spec import KINDS, Kind, Workload, split_spec
+from zhufu.operator.spec import KINDS, Kind, split_spec
 from zhufu.pipeline.config import field_name
 
 #: A label value's limit (a Job's name is its pods' ``job-name`` label).
@@ -70,7 +70,7 @@ def validate(kind: Kind, name: str, spec: dict[str, Any]
     except overrides.OverrideError as e:
         raise SpecError(e.field, e.message) from e
     try:
-        workload = Workload.model_validate(workload_raw).model_dump(exclude_none=True)
+        workload = kind.workload.model_validate(workload_raw).model_dump(exclude_none=True)
     except ValidationError as e:
         raise _first_error(e) from e
     if kind.kind != "GRPORun" and deps:

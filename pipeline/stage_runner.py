@@ -21,8 +21,9 @@ side effects in a fixed order, each on the ranks that own it:
 :func:`run_steps` runs a kind's sequence of stages in one process (a CurationJob: curate,
 then train-rm on the pairs; a GRPORun: sft, then grpo on its model), each step through
 :func:`run_stage`, and reports one result. Rank 0 records each finished stage's result on its
-MLflow run (``zhufu.result``); when a pod of a Job is retried, a section step that an earlier
-attempt of the same Job finished (found by ``zhufu.job_uid``) is not run again: its recorded
+MLflow run (``zhufu.result``); when a pod of a Job is retried (or the operator re-created the
+Job after a group failure), a section step that an earlier attempt finished (found by
+``zhufu.job_uid``, the resource's uid) is not run again: its recorded
 result feeds the next step, so a GRPORun killed during GRPO resumes GRPO from its checkpoint
 on the same SFT model, and registers no second SFT version.
 """

@@ -180,7 +180,8 @@ def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 def lineage_tags(stage: str) -> dict[str, str]:
     """Tags on a stage's run and on the versions it registers: the stage, the Zhufu version
     and, in a pod, the custom resource that ran it (``ZHUFU_RESOURCE``, plural/namespace/name)
-    and its Job's uid (``ZHUFU_JOB_UID``)."""
+    and the uid its Job gave it (``ZHUFU_JOB_UID``: the resource's uid, the same in every
+    Job the operator creates for the resource, first or after a group restart)."""
     tags = {"zhufu.stage": stage, "zhufu.version": __version__}
     if os.environ.get(RESOURCE_ENV):
         tags["zhufu.resource"] = os.environ[RESOURCE_ENV]
@@ -191,7 +192,8 @@ def lineage_tags(stage: str) -> dict[str, str]:
 
 def finished_in_this_job(stage: str, experiment: str) -> dict[str, Any] | None:
     """The recorded result (:data:`RESULT_TAG`, parsed) of ``stage`` if an earlier attempt of
-    this pod's Job finished it, else None. Outside a Job (no ``ZHUFU_JOB_UID``) always None.
+    this pod's Job (a retried pod, or a Job re-created by a group restart: the same
+    ``ZHUFU_JOB_UID``) finished it, else None. Outside a Job (no ``ZHUFU_JOB_UID``) always None.
 
     A read every rank may do: each gets the same answer, so they skip the same steps.
     """

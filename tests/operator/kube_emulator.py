@@ -24,8 +24,10 @@ operator relies on (each gap was seen failing against plain kmock):
   ``k8s.io/initial-events-end`` BOOKMARK ``kubectl wait`` waits for), PUT (replace, 409 on a
   stale ``resourceVersion``), a ``resourceVersion`` in a patch as precondition, strategic
   merge patches applied as merge patches (approximation: lists are replaced, not merged by
-  key), ``propagationPolicy: Orphan``, Tables for ``kubectl get`` and an OpenAPI v3 stub so
-  a plain ``kubectl apply -f`` validates server-side (see :mod:`kube_views`);
+  key), ``propagationPolicy: Orphan`` and ``Foreground`` (the owner keeps a
+  ``foregroundDeletion`` finalizer until its ``blockOwnerDeletion`` dependents are gone),
+  Tables for ``kubectl get`` and an OpenAPI v3 stub so a plain ``kubectl apply -f``
+  validates server-side (see :mod:`kube_views`);
 - the API server's defaulting of Job selectors/labels, Secrets' ``stringData``, and (with
   ``admission=True``) the ServiceAccount and ResourceQuota admission checks on pods
   (:mod:`kube_admission`); pod logs from files a kubelet registers in ``pod_logs``.
@@ -57,6 +59,8 @@ from kube_admission import check_pod
 from kube_views import fields_match, labels_match, openapi_group, openapi_root, table, wants_table
 
 Key = tuple[str, str | None, str]  # (resource "group/version/plural", namespace, name)
+#: The finalizer the API server puts on an object deleted with ``propagationPolicy: Foreground``.
+FOREGROUND = "foregroundDeletion"
 
 
 @attrs.define(kw_only=True)
@@ -446,18 +450,55 @@ class KubeEmulator(kmock.KubernetesEmulator):
         self._bump(res, "DELETED", obj)
         if obj["metadata"]["uid"] not in self._orphans:
             self._collect_garbage(obj["metadata"]["uid"])
+        for ref in obj["metadata"].get("ownerReferences") or []:
+            self._finish_foreground(ref.get("uid", ""))
         return obj
 
+    def _finish_foreground(self, owner_uid: str) -> None:
+        """The GC's last step of a foreground deletion: once no dependent with
+        ``blockOwnerDeletion`` names the owner, drop its ``foregroundDeletion`` finalizer."""
+        owner = next(((k, o) for k, o in self.store.items()
+                      if o["metadata"].get("uid") == owner_uid
+                      and FOREGROUND in (o["metadata"].get("finalizers") or [])), None)
+        if owner is None:
+            return
+        for obj in self.store.values():
+            if any(r.get("uid") == owner_uid and r.get("blockOwnerDeletion")
+                   for r in obj["metadata"].get("ownerReferences") or []):
+                return
+        key, obj = owner
+        obj = copy.deepcopy(obj)
+        obj["metadata"]["finalizers"] = [f for f in obj["metadata"]["finalizers"]
+                                         if f != FOREGROUND]
+        if obj["metadata"]["finalizers"]:
+            obj["metadata"]["resourceVersion"] = self._next_rv()
+            self.store[key] = obj
+            self._bump(self.kinds[key[0]], "MODIFIED", obj)
+        else:
+            obj["metadata"].pop("finalizers")
+            self._remove(self.kinds[key[0]], key, obj)
+
     def _write_delete(self, res: Resource, key: Key, orphan: bool = False,
-                      grace: int | None = None) -> dict[str, Any]:
-        """DELETE; ``orphan`` (``propagationPolicy: Orphan``) leaves dependents alone; a pod
-        gets ``grace`` (else its ``terminationGracePeriodSeconds``, 30) to stop."""
+                      grace: int | None = None, foreground: bool = False) -> dict[str, Any]:
+        """DELETE; ``orphan`` (``propagationPolicy: Orphan``) leaves dependents alone;
+        ``foreground`` deletes them first, the object going last; a pod gets ``grace`` (else
+        its ``terminationGracePeriodSeconds``, 30) to stop."""
         if key not in self.store:
             raise _error(404, "NotFound", f'{res.plural} "{key[2]}" not found')
         obj = copy.deepcopy(self.store[key])
         meta = obj["metadata"]
         if orphan:
             self._orphans.add(meta["uid"])
+        if foreground and not meta.get("deletionTimestamp"):
+            meta["finalizers"] = [*(meta.get("finalizers") or []), FOREGROUND]
+            meta["deletionTimestamp"] = _now()
+            meta["deletionGracePeriodSeconds"] = 0
+            meta["resourceVersion"] = self._next_rv()
+            self.store[key] = obj
+            self._bump(res, "MODIFIED", obj)
+            self._collect_garbage(meta["uid"])
+            self._finish_foreground(meta["uid"])
+            return copy.deepcopy(self.store.get(key, obj))
         if meta.get("finalizers"):
             if not meta.get("deletionTimestamp"):
                 meta["deletionTimestamp"] = _now()
@@ -645,7 +686,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
                                                      request.params.get("gracePeriodSeconds"))
                     body = copy.deepcopy(self._write_delete(
                         res, key, orphan=policy == "Orphan",
-                        grace=None if grace is None else int(grace)))
+                        grace=None if grace is None else int(grace),
+                        foreground=policy == "Foreground"))
                 else:
                     raise _error(405, "MethodNotAllowed", f"{method} is not emulated")
             else:

@@ -148,7 +148,8 @@ def start_pods(emu: KubeEmulator, job_name: str) -> list[dict[str, Any]]:
                 "labels": {**template["metadata"]["labels"], "job-name": job_name},
                 "annotations": {"batch.kubernetes.io/job-completion-index": str(index)},
                 "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
-                                     "uid": job["metadata"]["uid"], "controller": True}],
+                                     "uid": job["metadata"]["uid"], "controller": True,
+                                     "blockOwnerDeletion": True}],
             },
             "spec": template["spec"],
         }

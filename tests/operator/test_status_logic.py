@@ -114,7 +114,7 @@ def test_condition_types_are_the_declared_ones() -> None:
     from zhufu.operator.status import CONDITION_TYPES, set_condition
 
     written = {c["type"] for c in phase_conditions([], "Running", "PodRunning", "m")}
-    assert written | {"SpecChangeIgnored"} == set(CONDITION_TYPES)
+    assert written | {"SpecChangeIgnored", "Restarted"} == set(CONDITION_TYPES)
     doc = status_schema()["properties"]["conditions"]["items"]["properties"]["type"]
     assert all(t in doc["description"] for t in CONDITION_TYPES)
     with pytest.raises(ValueError, match="WaitingForDependency"):
