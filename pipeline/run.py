@@ -108,13 +108,20 @@ class RunSettings:
     curate_samples: int = 2
     rm_epochs: float = 2.0
     judge_rounds: int = 3
-    grpo_steps: int = 30
-    #: GRPO step size, KL weight and completions per step (4 prompts x 4 generations); the
+    grpo_steps: int = 40
+    #: GRPO step size, KL weight and completions per step (8 prompts x 4 generations); the
     #: rest comes from the ``tiny`` preset. A larger step (the preset's 1e-3) drove the
-    #: readable share of the completions from 0.9 to 0.25-0.6 within 30 steps.
-    grpo_learning_rate: float = 3e-4
+    #: readable share of the completions from 0.9 to 0.25-0.6 within 30 steps; 4 prompts a
+    #: step at 3e-4 left the wrong-occasion share where SFT had it (docs/policy.md).
+    grpo_learning_rate: float = 5e-4
     grpo_beta: float = 0.01
-    grpo_batch_size: int = 16
+    grpo_batch_size: int = 32
+    #: Longest GRPO completion (tokens). The comparison samples up to 64; with the preset's
+    #: 40 a fifth of the completions were cut off and the policy learned to write shorter.
+    grpo_max_completion_length: int = 40
+    #: GRPO prompts: the starter training queries plus this many distinct generated training
+    #: queries (never held out), so GRPO sees every occasion, not only the starter's.
+    grpo_generated_queries: int = 200
     compare_prompts: int = 64
     compare_samples: int = 2
     #: The comparison's independent evaluator: an LLM judge spec (``openai:MODEL@URL``), or
@@ -167,6 +174,22 @@ def sft_rows(s: RunSettings) -> tuple[list[Any], list[str], list[str]]:
     return rows, train, held_out + composed_held
 
 
+def grpo_queries(s: RunSettings, train: list[str]) -> list[str]:
+    """GRPO's prompts: ``train`` plus ``s.grpo_generated_queries`` distinct queries of the
+    generated SFT examples (seeded draw; held-out queries never among them)."""
+    import random
+
+    from zhufu.pipeline.data.compose import compose_split
+
+    if s.grpo_generated_queries <= 0:
+        return list(train)
+    composed, _ = compose_split(s.sft_generated + s.held_out_generated * 2,
+                                held_out=s.held_out_generated, seed=s.seed)
+    pool = sorted(set(ex.query for ex in composed[:s.sft_generated]) - set(train))
+    drawn = random.Random(s.seed + 2).sample(pool, min(s.grpo_generated_queries, len(pool)))
+    return list(train) + drawn
+
+
 def _prepare_data(state: RunState, s: RunSettings) -> None:
     from zhufu.pipeline.data import (
         starter_greetings,
@@ -179,10 +202,12 @@ def _prepare_data(state: RunState, s: RunSettings) -> None:
     rows, train, held_out = sft_rows(s)
     keep = set(train)
     files = {"sft": "sft_train.json", "train_queries": "train_queries.txt",
-             "held_out_queries": "held_out_queries.txt", "dev_labels": "labelled_train.jsonl"}
+             "grpo_queries": "grpo_queries.txt", "held_out_queries": "held_out_queries.txt",
+             "dev_labels": "labelled_train.jsonl"}
     paths = {k: str(state.work / v) for k, v in files.items()}
     write_sft(rows, paths["sft"])
     write_queries(train, paths["train_queries"])
+    write_queries(grpo_queries(s, train), paths["grpo_queries"])
     write_queries(held_out, paths["held_out_queries"])
     labelled = [ex for ex in starter_labelled() if ex.query in keep]
     write_labelled(labelled, paths["dev_labels"])
@@ -238,10 +263,12 @@ def _grpo(state: RunState, s: RunSettings, reward: RewardChoice, name: str,
     rewards += [RewardSpec(name="format", weight=0.5), RewardSpec(name="repetition", weight=0.25)]
     return GRPOConfig(
         experiment=s.experiment, policy=state.outputs["sft_policy"], preset="tiny",
-        prompts=state.outputs["train_queries"], rewards=rewards, max_steps=s.grpo_steps,
+        prompts=state.outputs.get("grpo_queries", state.outputs["train_queries"]),
+        rewards=rewards, max_steps=s.grpo_steps,
         save_steps=max(1, s.grpo_steps // 2), checkpoint_dir=str(state.work / f"{name}-ckpt"),
         resume="never", seed=s.seed, learning_rate=s.grpo_learning_rate, beta=s.grpo_beta,
-        batch_size=s.grpo_batch_size, alias=name)
+        batch_size=s.grpo_batch_size, max_completion_length=s.grpo_max_completion_length,
+        alias=name)
 
 
 def grpo_arms(s: RunSettings) -> list[tuple[str, RewardChoice, str]]:

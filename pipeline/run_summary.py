@@ -1,7 +1,8 @@
 """What ``zhufu run`` prints at the end and logs as metrics: tables from its report.
 
 - the policies: judge scores per dimension, every evaluator's mean score (the one each
-  evaluator prefers marked, and which policies trained against it), length, readable share;
+  evaluator prefers marked, and which policies trained against it), length, readable share,
+  wrong-occasion share;
 - the pairwise comparisons: B over A by every evaluator, raw and length-controlled win
   rates with 95 % intervals;
 - what each reward cost to build (:func:`zhufu.pipeline.run.reward_costs`);
@@ -23,6 +24,8 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
         rows.append(("reward model", *(f"{p['rm']:.3f}" for p in policies)))
     rows.append(("mean length (chars)", *(f"{p['mean_length']:.1f}" for p in policies)))
     rows.append(("readable share", *(f"{p['readable_share']:.0%}" for p in policies)))
+    if all("wrong_occasion_share" in p for p in policies):
+        rows.append(("wrong occasion", *(f"{p['wrong_occasion_share']:.0%}" for p in policies)))
     return rows
 
 

@@ -149,15 +149,33 @@ def _format_features(f: Features, raw: str, lex: Lexicon) -> None:
     f.set("no_terminal_punct", float(bool(stripped) and stripped[-1] not in SENTENCE_END))
 
 
-def _fit_features(f: Features, lex: Lexicon) -> None:
-    text, intent = f.response, f.intent
-    own = [w for k in intent.occasions for w in lex.occasions[k].greeting if w in text]
+def occasion_names(intent: QueryIntent, text: str, lex: Lexicon | None = None
+                   ) -> tuple[list[str], list[str]]:
+    """(names of the query's occasions, names of foreign occasions) found in ``text``.
+
+    An occasion name (``occasions.yaml``: ``names``, else its query words) is foreign when it
+    belongs to none of the query's occasions nor to an occasion they list as compatible
+    (a birthday and a longevity celebration, a wedding and Qixi), and is not part of one of
+    the query's own names found in the text. With no occasion in the query every name found
+    counts as foreign (callers check ``intent.occasions``).
+
+    >>> occasion_names(parse_query("闺蜜生日祝福语"), "闺蜜，元旦快乐！生日也快乐。")
+    (['生日'], ['元旦'])
+    """
+    lex = lex or load_lexicon()
     own_names = [w for k in intent.occasions for w in lex.occasions[k].names if w in text]
     allowed = set(intent.occasions)
     for k in intent.occasions:
         allowed.update(lex.occasions[k].compatible)
     foreign = [w for k, o in lex.occasions.items() if k not in allowed for w in o.names
                if w in text and not any(w in own_w for own_w in own_names)]
+    return own_names, foreign
+
+
+def _fit_features(f: Features, lex: Lexicon) -> None:
+    text, intent = f.response, f.intent
+    own = [w for k in intent.occasions for w in lex.occasions[k].greeting if w in text]
+    own_names, foreign = occasion_names(intent, text, lex)
     f.set("occasion_named", float(bool(own)), own)
     conflict = 0.0
     if intent.occasions and foreign:

@@ -202,7 +202,7 @@ def score_features(feats: Features, weights: JudgeWeights) -> Analysis:
                                    contributions={k: round(v, 4) for k, v in contrib.items()})
     total_w = sum(weights.dimension_weights.get(d, 0.0) for d in DIMENSIONS)
     overall = sum(dims[d].score * weights.dimension_weights.get(d, 0.0) for d in DIMENSIONS)
-    overall /= total_w
+    overall = min(overall / total_w, weights.overall_cap(values))
     vetoes = [f for f, limit in weights.veto.items() if values.get(f, 0.0) >= limit]
     if r < READABLE_AT:  # not a greeting: no weight or rule can overturn this
         vetoes.insert(0, "degenerate")

@@ -121,6 +121,12 @@ class JudgeWeights:
     #: breaks is capped (a taboo word makes cultural appropriateness 1.5 at most, whatever
     #: else the greeting does well), so a vetoed greeting also *scores* low. Not trained.
     caps: dict[str, dict[str, float]] = field(default_factory=_default_caps)
+    #: feature → highest *overall* score when its veto fires: a greeting for the wrong
+    #: occasion or recipient, with a taboo word or an advert, is not a good answer however
+    #: well it is written, and a reward that optimises the overall must see that (with the
+    #: dimension cap alone a wrong-occasion greeting kept ~3.6 of 5). Not trained.
+    overall_caps: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
+        ("wrong_occasion", "taboo", "recipient_mismatch", "promo", "injection"), 2.5))
     rules: list[PhraseRule] = field(default_factory=list)
     version: int = 1
     notes: str = "hand-set defaults of judge v1"
@@ -162,6 +168,11 @@ class JudgeWeights:
             if dimension in dims and values.get(feat, 0.0) >= self.veto.get(feat, 1.0):
                 cap = min(cap, dims[dimension])
         return cap
+
+    def overall_cap(self, values: dict[str, float]) -> float:
+        """The highest overall score given these feature values (5 = no cap)."""
+        return min([5.0, *(cap for feat, cap in self.overall_caps.items()
+                           if values.get(feat, 0.0) >= self.veto.get(feat, 1.0))])
 
     def fingerprint(self) -> str:
         """Stable hash of the settings (used to cache analyses per weights)."""

@@ -49,10 +49,13 @@ class Side:
         return {**out, **self.extra}
 
     def summary(self) -> dict[str, object]:
-        """Mean scores, mean length and the readable share (the reward-hacking check)."""
+        """Mean scores, mean length, the readable share (the reward-hacking check) and the
+        share naming a wrong occasion (:mod:`~zhufu.pipeline.evaluation.occasion`)."""
+        from zhufu.pipeline.evaluation.occasion import wrong_occasion_share
         from zhufu.pipeline.evaluation.readable import readability
 
         verdicts = [readability(t, q) for q, t in zip(self.queries, self.responses, strict=True)]
+        wrong, counted = wrong_occasion_share(self.queries, self.responses)
         failed = Counter(rule for v in verdicts for rule in v.failed)
         out: dict[str, object] = {
             "spec": self.spec,
@@ -61,6 +64,7 @@ class Side:
             "mean_length": float(np.mean([len(r) for r in self.responses])),
             "readable_share": sum(v.ok for v in verdicts) / len(verdicts),
             "unreadable_rules": dict(sorted(failed.items())),
+            "wrong_occasion_share": wrong, "occasion_samples": counted,
             "samples": len(self.responses),
         }
         if self.rm is not None:
@@ -199,7 +203,8 @@ def compare_policies(policies: Mapping[str, str], prompts: str | None = None,
 
         {"n_prompts", "samples_per_prompt",
          "policies": {name: {spec, judge_overall, judge: {dimension: mean}, mean_length,
-                             readable_share, unreadable_rules, samples, [rm]}},
+                             readable_share, unreadable_rules, wrong_occasion_share,
+                             occasion_samples, samples, [rm]}},
          "pairwise": [{"a": earlier, "b": later, win_rate, lc_win_rate,
                        "ci95": {"win_rate": [lo, hi], "lc_win_rate": [lo, hi]},
                        "by_evaluator": {evaluator: {win_rate, lc_win_rate, ci95}}}],

@@ -84,6 +84,11 @@ def test_summary_rows_one_column_per_policy() -> None:
     rows = summary_rows(report)
     assert rows[0] == ("judge overall (1–5)", "3.50", "3.70")
     assert ("readable share", "96%", "97%") in rows and all(len(r) == 3 for r in rows)
+    assert not any(r[0] == "wrong occasion" for r in rows)  # an older report: no such row
+    report["policies"]["sft"]["wrong_occasion_share"] = 0.3
+    report["policies"]["grpo"]["wrong_occasion_share"] = 0.125
+    assert ("wrong occasion", "30%", "12%") in summary_rows(report)
+
 
 
 def test_reward_costs_add_up_what_each_reward_took(tmp_path: Path) -> None:
@@ -118,3 +123,18 @@ def test_evaluator_rows_mark_the_preferred_policy_and_its_own_reward() -> None:
     assert evaluator_rows(report) == [
         ("by judge (reward of grpo-judge)", "3.500", "3.400", "3.900 **"),
         ("by independent (no policy trained on it)", "0.200", "0.400 *", "0.100")]
+
+
+def test_grpo_queries_add_generated_training_queries_only() -> None:
+    from zhufu.pipeline.data.rows import PROMPT_PREFIX
+    from zhufu.pipeline.run import RunSettings, grpo_queries, sft_rows
+
+    s = RunSettings(sft_generated=300, held_out_generated=10, grpo_generated_queries=40)
+    rows, train, held = sft_rows(s)
+    queries = grpo_queries(s, train)
+    assert queries[:len(train)] == train and len(queries) == len(train) + 40
+    assert len(set(queries)) == len(queries) and not set(queries) & set(held)
+    trained = {r.instruction.removeprefix(PROMPT_PREFIX) for r in rows}
+    assert set(queries[len(train):]) <= trained
+    assert grpo_queries(s, train) == queries  # seeded
+    assert grpo_queries(RunSettings(grpo_generated_queries=0), train) == train

@@ -79,3 +79,21 @@ def test_a_principle_veto_caps_its_dimension() -> None:
     f = extract_features(q, taboo)
     assert weights.cap_of(f.values, "cultural_appropriateness") == 1.5
     assert weights.cap_of(f.values, "creativity") == 5.0
+
+
+def test_a_principle_veto_caps_the_overall_score() -> None:
+    """A well-written greeting for the wrong occasion is not a good answer: the overall
+    (what a GRPO reward optimises) drops to the overall cap, not just one dimension."""
+    weights = default_weights()
+    q = "同事新婚祝福语 简短大方"
+    right = "亲爱的同事，新婚快乐！愿你们的日子甜在心里，暖在手心，携手走过每一个清晨。"
+    wrong = "亲爱的同事，中秋快乐！愿你们的日子甜在心里，暖在手心，携手走过每一个清晨。"
+    a, b = analyse(q, right, weights), analyse(q, wrong, weights)
+    assert "wrong_occasion" in b.vetoes and b.verdict == "bad"
+    assert b.overall <= weights.overall_caps["wrong_occasion"] < 3.0 < a.overall
+    assert weights.overall_cap(extract_features(q, right).values) == 5.0
+    # the cap is the judge's (saved, loaded), and a judge without one is not capped
+    loaded = type(weights).from_dict(weights.to_dict())
+    assert loaded.overall_caps == weights.overall_caps
+    weights.overall_caps = {}
+    assert analyse(q, wrong, weights).overall > 3.0
