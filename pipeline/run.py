@@ -452,9 +452,9 @@ def _measure_ablation(state: RunState, step: Step) -> str:
     same = A.unchanged(changes)
     if same:
         del state.outputs[key]
-        changes["note"] = (f"without the {name} nothing changed ({what}); the ablated reward "
-                           "and its GRPO policy would repeat the full run's, so they were "
-                           "not trained")
+        changes["note"] = (f"without the {name} nothing the next step reads changed ({what})"
+                           "; the ablated reward and its GRPO policy would repeat the full "
+                           "run's, so they were not trained")
     state.ablations[name] = {**changes, "trained": not same}
     return what + ("; ablation row skipped: nothing to compare" if same else "")
 

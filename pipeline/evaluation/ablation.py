@@ -2,7 +2,7 @@
 
 ``zhufu run --ablate debate,reflector`` builds a reward without one component (curation
 without the advocate/critic debate; judge training without the reflector). When the
-component changed nothing — the same verdicts and pairs, or a judge that scores every test
+component changed nothing downstream — the same pairs, or a judge that scores every test
 text the same — training a reward and a policy on the ablated output would repeat the full
 run's row exactly, so the run reports the measurement instead of a row that cannot differ.
 """
@@ -61,6 +61,9 @@ def judge_changes(full: str, ablated: str) -> dict[str, Any]:
 
 
 def unchanged(changes: dict[str, Any]) -> bool:
-    """True when the measurement shows no difference at all."""
-    return not any(changes.get(k) for k in ("verdicts_changed", "scores_changed",
-                                             "pairs_changed", "candidates_only_in_one"))
+    """True when what the next training step reads is the same: for a curation its pairs
+    (the reward model trains on pairs only, so a changed verdict that moves no pair changes
+    nothing downstream); for a judge every verdict and score."""
+    if "pairs_changed" in changes:
+        return not changes["pairs_changed"]
+    return not (changes["verdicts_changed"] or changes["scores_changed"])

@@ -32,6 +32,10 @@ def test_curation_changes_count_verdicts_scores_and_pairs(tmp_path: Path) -> Non
     same = _outputs(tmp_path / "same", rows, [pair])
     changes = curation_changes(full, same)
     assert changes["candidates"] == 3 and unchanged(changes)
+    verdict_only = _outputs(tmp_path / "verdict", [rows[0], rows[1], ("p", "中", "bad", 2.0)],
+                            [pair])
+    changes = curation_changes(full, verdict_only)
+    assert changes["verdicts_changed"] == 1 and unchanged(changes)  # the same pairs
     other = _outputs(tmp_path / "other", [rows[0], ("q", "坏", "good", 3.5), rows[2]],
                      [PreferencePair("q", "好", "中")])
     changes = curation_changes(full, other)
@@ -53,3 +57,8 @@ def test_ablations_need_their_reward_and_add_their_steps() -> None:
         ("grpo-rm-no-debate", "reward_model-no-debate"),
         ("grpo-judge-no-reflector", "judge-no-reflector")]
     assert steps[5].prefix == "rm-no-debate" and steps[6].prefix == "judge-no-reflector"
+
+
+def test_a_judge_is_unchanged_only_when_no_verdict_or_score_moves() -> None:
+    assert unchanged({"texts": 10, "verdicts_changed": 0, "scores_changed": 0})
+    assert not unchanged({"texts": 10, "verdicts_changed": 0, "scores_changed": 3})
