@@ -288,13 +288,15 @@ async def kubectl(s: Session, argv: list[str]) -> None:
     elif verb in ("logs", "port-forward"):
         target = rest[0]
         kind, _, name = target.partition("/")
-        if kind == "job":  # created by the operator from a resource: <name>-<stage>
+        if kind == "job":  # created by the operator from a resource (<name>-<stage>), or
+            # a plain Job the page applied (examples/paper-compare-job.yaml)
             from zhufu.operator.builders import child_names
             from zhufu.operator.spec import KINDS as ZHUFU_KINDS
 
             jobs = {child_names(k, o["metadata"]["name"]).job
                     for k in ZHUFU_KINDS.values()
                     for o in s.emu.objects(k.plural, ns or "default")}
+            jobs |= {o["metadata"]["name"] for o in s.emu.objects("jobs", ns or "default")}
             assert name in jobs, f"{target}: no resource would create it (have {jobs})"
         else:
             rc, out = await s.run(["kubectl", *(["-n", ns] if ns else []), "get", target])
