@@ -143,5 +143,6 @@ def test_examples_spell_every_field_in_camel_case() -> None:
     files = sorted((repo / "examples").glob("*.yaml"))
     assert files
     for path in files:
-        snake = [k for k in keys(yaml.safe_load(path.read_text(encoding="utf-8"))) if "_" in k]
+        documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))  # several docs
+        snake = [k for doc in documents for k in keys(doc) if "_" in k]
         assert not snake, f"{path.name}: {snake}"
