@@ -10,11 +10,15 @@
    one ``JobCreated`` Event; the chain completes.
 2. **both GRPO pods killed after the first checkpoint**: once the GRPORun's ``LATEST``
    checkpoint marker is in the bucket, ``kubectl delete pod -l zhufu.dev/job=… --grace-period=0
-   --force`` (SIGKILL, like a node loss). Verified afterwards: the Job counted the failures
-   within ``backoffLimit`` and ran new pods, the final MLflow run says it resumed from that
-   checkpoint (``zhufu.resumed_from``) and reached ``max_steps``, the GRPORun's SFT step
-   ran once (the retried pods reused its model), and exactly one ``zhufu-policy`` version
-   came from each of the SFT and GRPO stages (checked by :func:`flow.check`).
+   --force`` (SIGKILL, like a node loss). The Job's podFailurePolicy fails it (exit 137,
+   reason ``PodFailurePolicy``) and the operator restarts the whole group: it deletes the
+   Job in the foreground and creates it again. Verified afterwards: ``status.restarts`` is
+   1, the GRPORun's Job is a new one (another uid, annotation ``zhufu.dev/restart: "1"``),
+   a ``Restarting`` and a ``created Job … (restart 1)`` Event were posted, the final MLflow
+   run says it resumed from that checkpoint (``zhufu.resumed_from``) and reached
+   ``max_steps``, the GRPORun's SFT step ran once (the new Job's pods reused its model), and
+   exactly one ``zhufu-policy`` version came from each of the SFT and GRPO stages (checked
+   by :func:`flow.check`).
 """
 
 from __future__ import annotations
@@ -76,10 +80,12 @@ class Injector:
         pods = stack.get("pods", "-l", f"zhufu.dev/job={job}")["items"]
         running = [p["metadata"]["name"] for p in pods
                    if (p.get("status") or {}).get("phase") == "Running"]
+        uid = stack.get("job", job)["metadata"]["uid"]
         stack.say(f"FAULT: {self.checkpoint} is in the bucket; killing pods {running}")
         stack.kubectl("delete", "pod", "-l", f"zhufu.dev/job={job}", "--grace-period=0",
                       "--force", "--wait=false")
-        self.done["grpo_pods"] = {"checkpoint": self.checkpoint, "killed": running}
+        self.done["grpo_pods"] = {"checkpoint": self.checkpoint, "killed": running,
+                                  "job_uid": uid}
 
     # ------------------------------------------------------------------ after the flow
     def verify(self, stack: Stack) -> dict[str, Any]:
@@ -102,23 +108,31 @@ class Injector:
                                 "Events for the CurationJob, expected 1")
         if "grpo_pods" in self.done:
             job = stack.get("job", f"{self.flow.grpo}-grpo")
-            failed = int(job.get("status", {}).get("failed", 0))
-            limit = int(job["spec"]["backoffLimit"])
+            restart = (job["metadata"].get("annotations") or {}).get("zhufu.dev/restart")
             status = stack.get("grporun", self.flow.grpo)["status"]
+            reasons = [e.get("reason") for e in stack.get("events")["items"]
+                       if e["involvedObject"]["name"] == self.flow.grpo]
             run = _mlflow(stack, "runs/get", run_id=status.get("mlflowRunId", ""))["run"]
             tags = {t["key"]: t["value"] for t in run["data"].get("tags", [])}
             metrics = {m["key"]: m["value"] for m in run["data"].get("metrics", [])}
             sft_runs = _runs(stack, run["info"]["experiment_id"], "sft",
                              f"grporuns/default/{self.flow.grpo}")
             self.done["grpo_pods"].update(
-                job_failed=failed, backoff_limit=limit,
+                restarts=status.get("restarts"), new_job=job["metadata"]["uid"] != self.done[
+                    "grpo_pods"]["job_uid"], job_restart_annotation=restart,
+                restarting_events=reasons.count("Restarting"),
                 resumed_from=tags.get("zhufu.resumed_from"),
                 final_step=metrics.get("steps"), sft_runs=len(sft_runs))
             if len(sft_runs) != 1:
                 problems.append(f"{len(sft_runs)} SFT runs for the GRPORun, expected 1 (the "
-                                "retried pods reuse the SFT model of the first attempt)")
-            if not 1 <= failed <= limit:
-                problems.append(f"GRPO Job failed count {failed}, expected 1..{limit}")
+                                "restarted group reuses the SFT model of the first Job)")
+            if status.get("restarts") != 1 or restart != "1":
+                problems.append(f"GRPORun status.restarts {status.get('restarts')!r}, Job "
+                                f"restart annotation {restart!r}: expected one group restart")
+            if not self.done["grpo_pods"]["new_job"]:
+                problems.append("the GRPO Job is still the one whose pods were killed")
+            if "Restarting" not in reasons:
+                problems.append(f"no Restarting Event for the GRPORun (reasons: {reasons})")
             if tags.get("zhufu.resumed_from") != self.done["grpo_pods"]["checkpoint"]:
                 problems.append(f"GRPO resumed from {tags.get('zhufu.resumed_from')!r}, "
                                 f"expected {self.done['grpo_pods']['checkpoint']!r}")

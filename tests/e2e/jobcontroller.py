@@ -18,6 +18,12 @@ does, in the parts Zhufu relies on:
   controller starts at 10 s and caps at 6 min); with ``backoffLimitPerIndex`` an Indexed
   Job's index is replaced until its own failures exceed that limit, then it is a failed
   index (``status.failedIndexes``) and the other indexes run on;
+- applies the Job's ``podFailurePolicy`` to each failed pod, first matching rule wins:
+  ``onExitCodes`` (``In``/``NotIn``, optionally one ``containerName``; exit code 0 never
+  matches ``NotIn``) and ``onPodConditions``; ``FailJob`` fails the Job at once with reason
+  ``PodFailurePolicy`` and the real controller's message (``Container trainer for pod
+  NS/NAME failed with exit code 137 matching FailJob rule at index 1``), ``Ignore`` neither
+  counts the pod nor delays its replacement, ``Count`` (and no match) counts it;
 - ends the Job ``Complete`` (with ``SuccessCriteriaMet`` first) when every index or
   completion succeeded, ``Failed`` (``FailureTarget`` first) with reason
   ``BackoffLimitExceeded``, ``FailedIndexes`` (every index ended, some failed) or
@@ -26,8 +32,7 @@ does, in the parts Zhufu relies on:
 - posts ``SuccessfulCreate``, ``Completed``, ``BackoffLimitExceeded`` and
   ``DeadlineExceeded`` Events like the real one.
 
-Not emulated: ``podFailurePolicy`` rules (no pod here is ever disrupted by the cluster),
-``successPolicy``, ``maxFailedIndexes``, pod-level ``restartPolicy: OnFailure``.
+Not emulated: ``successPolicy``, ``maxFailedIndexes``, pod-level ``restartPolicy: OnFailure``.
 """
 
 from __future__ import annotations
@@ -127,10 +132,14 @@ class JobController:
         meta, spec = job["metadata"], job["spec"]
         status = dict(job.get("status") or {})
         pods = self._pods(job)
-        status = self._account(job, pods, status)
+        status, fail_job = self._account(job, pods, status)
         pods = self._pods(job)
         if meta.get("deletionTimestamp") or _condition(status, "Complete") or _condition(
                 status, "Failed"):
+            return
+        if fail_job:
+            live = [p for p in pods if (p.get("status") or {}).get("phase") not in TERMINAL]
+            self._finish(job, status, live, False, "PodFailurePolicy", fail_job)
             return
         indexed = spec.get("completionMode") == "Indexed"
         completions = int(spec.get("completions") or 1)
@@ -170,16 +179,18 @@ class JobController:
             self._write(job, {**status, "active": len(running), "ready": ready})
 
     def _account(self, job: dict[str, Any], pods: list[dict[str, Any]],
-                 status: dict[str, Any]) -> dict[str, Any]:
-        """Count pods that ended (still holding our finalizer), then release them."""
+                 status: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """Count pods that ended (still holding our finalizer), then release them; also the
+        message of the first ``FailJob`` rule a failed pod matched (None: none did)."""
         ended = [p for p in pods if (p.get("status") or {}).get("phase") in TERMINAL
                  and TRACKING in (p["metadata"].get("finalizers") or [])]
         if not ended:
-            return status
+            return status, None
         status = dict(status)
         done = parse_ranges(status.get("completedIndexes"))
         lost = parse_ranges(status.get("failedIndexes"))
         per_index = job["spec"].get("backoffLimitPerIndex")
+        fail_job: str | None = None
         for p in ended:
             index = (p["metadata"].get("annotations") or {}).get(INDEX)
             if p["status"]["phase"] == "Succeeded":
@@ -187,6 +198,11 @@ class JobController:
                 if index is not None:
                     done.add(int(index))
             else:
+                action, message = failure_rule(job, p)
+                if action == "Ignore":
+                    continue
+                if action == "FailJob" and fail_job is None:
+                    fail_job = message
                 status["failed"] = int(status.get("failed", 0)) + 1
                 if per_index is not None and index is not None:
                     key = (job["metadata"]["uid"], int(index))
@@ -203,7 +219,7 @@ class JobController:
         self._write(job, status)
         for p in ended:
             self._release(p)
-        return status
+        return status, fail_job
 
     def _release(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
@@ -305,6 +321,34 @@ class JobController:
             job["status"] = out.get("status")
         except ApiError:
             pass  # the Job was deleted meanwhile
+
+
+def failure_rule(job: dict[str, Any], pod: dict[str, Any]) -> tuple[str, str]:
+    """(action, message) of the first ``podFailurePolicy`` rule a failed pod matches, as the
+    real controller words it; ``("Count", "")`` when none does."""
+    rules = (job["spec"].get("podFailurePolicy") or {}).get("rules") or []
+    name = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+    st = pod.get("status") or {}
+    for i, rule in enumerate(rules):
+        action = rule["action"]
+        codes = rule.get("onExitCodes")
+        if codes:
+            for cs in st.get("containerStatuses") or []:
+                term = (cs.get("state") or {}).get("terminated")
+                if not term or codes.get("containerName") not in (None, cs.get("name")):
+                    continue
+                code = int(term.get("exitCode", 0))
+                inside = code in codes["values"]
+                if (inside if codes["operator"] == "In" else not inside and code != 0):
+                    return action, (f"Container {cs.get('name')} for pod {name} failed with "
+                                    f"exit code {code} matching {action} rule at index {i}")
+        for want in rule.get("onPodConditions") or []:
+            for cond in st.get("conditions") or []:
+                if cond.get("type") == want["type"] and cond.get("status") == want.get(
+                        "status", "True"):
+                    return action, (f"Pod {name} has condition {want['type']} matching "
+                                    f"{action} rule at index {i}")
+    return "Count", ""
 
 
 def _condition(status: dict[str, Any], ctype: str) -> bool:

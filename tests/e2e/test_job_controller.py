@@ -217,6 +217,45 @@ async def test_deleted_running_pod_counts_as_failure_and_is_replaced(tmp_path: P
                              if p["metadata"]["name"] != name], "a replacement pod")
 
 
+async def test_pod_failure_policy_fails_the_job_and_foreground_delete_waits(
+        tmp_path: Path) -> None:
+    """An exit matching ``FailJob`` fails the Job at once (retries left), with the real
+    controller's reason and message, and stops its other pod; a foreground DELETE of the
+    Job removes it only after its pods are gone. An ``Ignore``d exit code is not counted."""
+    policy = {"rules": [
+        {"action": "Ignore", "onExitCodes": {"operator": "In", "values": [3]}},
+        {"action": "FailJob", "onExitCodes": {"containerName": "c", "operator": "NotIn",
+                                              "values": [0]}}]}
+    script = ("import os, sys, time\n"
+              "if os.environ['JOB_COMPLETION_INDEX'] == '1': sys.exit(7)\n"
+              "time.sleep(60)")
+    group = job("group", script, completions=2, indexed=True, backoff=5)
+    group["spec"]["podFailurePolicy"] = policy
+    ignored = job("ignored", "import sys, time; time.sleep(0.5); sys.exit(3)", backoff=0)
+    ignored["spec"]["podFailurePolicy"] = policy
+    async with Cluster(tmp_path) as cluster:
+        cluster.emu.create("jobs", group)
+        cluster.emu.create("jobs", ignored)
+        failed = await until(lambda: condition(cluster, "group", "Failed"), "FailJob")
+        assert failed["reason"] == "PodFailurePolicy"
+        assert failed["message"].startswith("Container c for pod default/group-1-")
+        assert failed["message"].endswith("failed with exit code 7 matching FailJob rule at "
+                                          "index 1")
+        uid = cluster.emu.get("jobs", NS, "group")["metadata"]["uid"]
+        await until(lambda: all((p.get("status") or {}).get("phase") == "Failed"
+                                for p in pods(cluster, "group")), "pod 0 stopped too")
+        cluster.emu.delete("jobs", NS, "group", propagation="Foreground")
+        await until(lambda: cluster.emu.get("jobs", NS, "group") is None, "the Job gone")
+        assert not [p for p in cluster.emu.objects("pods", NS)
+                    if p["metadata"]["ownerReferences"][0]["uid"] == uid]
+        # exit 3 is ignored: replaced again and again, never counted, never Failed
+        await until(lambda: len([p for p in pods(cluster, "ignored")
+                                 if (p.get("status") or {}).get("phase") == "Failed"]) >= 2,
+                    "two ignored failures")
+        st = cluster.emu.get("jobs", NS, "ignored")["status"]
+        assert not st.get("failed") and not condition(cluster, "ignored", "Failed")
+
+
 async def test_deployment_pod_that_cannot_start_backs_off_in_place(tmp_path: Path) -> None:
     """A missing executable restarts the container in the same pod (CrashLoopBackOff,
     growing restartCount), never a stream of new pods."""

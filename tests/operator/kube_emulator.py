@@ -552,9 +552,12 @@ class KubeEmulator(kmock.KubernetesEmulator):
                                                "application/merge-patch+json",
                                                "status" if status else None))
 
-    def delete(self, plural: str, namespace: str | None, name: str) -> None:
+    def delete(self, plural: str, namespace: str | None, name: str,
+               propagation: str = "Background") -> None:
+        """Delete an object in-process (``propagation``: as the DELETE body's policy)."""
         res = self._res_by_plural(plural)
-        self._write_delete(res, (res.key, namespace, name))
+        self._write_delete(res, (res.key, namespace, name), orphan=propagation == "Orphan",
+                           foreground=propagation == "Foreground")
 
     def close_watches(self) -> None:
         """End every watch stream (before the server stops, so it need not wait for them)."""
