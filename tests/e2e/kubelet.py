@@ -18,7 +18,10 @@ writes the pod status a real kubelet writes:
   2048 bytes. ``restartPolicy: Never`` ends the pod ``Succeeded``/``Failed``; ``Always``
   (and ``OnFailure`` on an error) restarts the container in place after a doubling
   back-off (``CrashLoopBackOff``), counting ``restartCount``;
-- **deletion**: a pod marked for deletion gets SIGTERM, then SIGKILL after its grace period.
+- **deletion**: a pod marked for deletion gets SIGTERM, then SIGKILL after its grace period;
+  a running pod that vanished from the store at once (the emulator removes a pod without
+  finalizers on DELETE, where a real API server keeps it until the kubelet stopped it: a
+  Deployment's pod on ``kubectl scale --replicas=0``) is stopped the same way.
 
 A container is the set of processes carrying ``ZHUFU_E2E_POD=<cluster>/<pod uid>`` in their
 environment (inherited by every child, like a cgroup): torchrun starts its workers in new
@@ -96,6 +99,7 @@ class Running:
     restarts: int = 0
     ready: bool = False
     killed: bool = False
+    grace: int = 30  # terminationGracePeriodSeconds
     started: float = field(default_factory=time.monotonic)
 
 
@@ -119,8 +123,14 @@ class Kubelet:
 
     # ------------------------------------------------------------------ the loop body
     async def sync(self) -> None:
-        """Start pods that should run, kill pods marked for deletion."""
-        for pod in self.emu.objects("pods"):
+        """Start pods that should run, kill pods marked for deletion or gone."""
+        pods = self.emu.objects("pods")
+        present = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods}
+        for key, run in list(self.running.items()):
+            if key not in present and not run.killed:
+                self._kill(run, {"metadata": {}, "spec": {
+                    "terminationGracePeriodSeconds": run.grace}})
+        for pod in pods:
             meta = pod["metadata"]
             key = (meta["namespace"], meta["name"])
             phase = (pod.get("status") or {}).get("phase")
@@ -231,7 +241,8 @@ class Kubelet:
         mark = f"{self.cluster_id}/{meta['uid']}"
         prepared.env[MARK] = mark
         run = Running(ns, name, prepared, root / "container.log",
-                      pod["spec"].get("restartPolicy", "Always"), mark)
+                      pod["spec"].get("restartPolicy", "Always"), mark,
+                      grace=int(pod["spec"].get("terminationGracePeriodSeconds", 30)))
         self.emu.pod_logs[key] = run.log
         self.running[key] = run
         self._spawn(self._lifecycle(run, pod))

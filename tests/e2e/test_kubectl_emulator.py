@@ -15,11 +15,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 from cluster import Cluster
+from kubelet import marked
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
@@ -118,6 +120,11 @@ async def test_helm_template_applies_and_deployment_scales(tmp_path: Path) -> No
                  "app.kubernetes.io/component=operator", "--timeout=60s")
         assert not [p for p in cluster.emu.objects("pods") if not p["metadata"].get(
             "deletionTimestamp")]
+        # ... and its process is stopped, not left running beside the next operator.
+        deadline = time.monotonic() + 45
+        while marked(cluster.kubelet.cluster_id + "/") and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert not marked(cluster.kubelet.cluster_id + "/"), "the operator process survived"
         assert (await ok(cluster, "get", "deploy", "zhufu-operator")).splitlines()[1].split()[
             1] == "0/0"
 
