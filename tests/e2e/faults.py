@@ -10,15 +10,16 @@
    one ``JobCreated`` Event; the chain completes.
 2. **both GRPO pods killed after the first checkpoint**: once the GRPORun's ``LATEST``
    checkpoint marker is in the bucket, ``kubectl delete pod -l zhufu.dev/job=… --grace-period=0
-   --force`` (SIGKILL, like a node loss). The Job's podFailurePolicy fails it (exit 137,
-   reason ``PodFailurePolicy``) and the operator restarts the whole group: it deletes the
-   Job in the foreground and creates it again. Verified afterwards: ``status.restarts`` is
-   1, the GRPORun's Job is a new one (another uid, annotation ``zhufu.dev/restart: "1"``),
-   a ``Restarting`` and a ``created Job … (restart 1)`` Event were posted, the final MLflow
-   run says it resumed from that checkpoint (``zhufu.resumed_from``) and reached
-   ``max_steps``, the GRPORun's SFT step ran once (the new Job's pods reused its model), and
-   exactly one ``zhufu-policy`` version came from each of the SFT and GRPO stages (checked
-   by :func:`flow.check`).
+   --force`` (SIGKILL, like a node loss); ``LATEST`` is read again once the pods are gone
+   (the group may have saved another checkpoint before the kill landed). The Job's
+   podFailurePolicy fails it (exit 137, reason ``PodFailurePolicy``) and the operator
+   restarts the whole group: it deletes the Job in the foreground and creates it again.
+   Verified afterwards: ``status.restarts`` is 1, the GRPORun's Job is a new one (another
+   uid, annotation ``zhufu.dev/restart: "1"``), a ``Restarting`` Event was posted, the final
+   MLflow run says it resumed from the checkpoint ``LATEST`` named when the pods were gone
+   (``zhufu.resumed_from``) and reached ``max_steps``, the GRPORun's SFT step ran once (the
+   new Job's pods reused its model), and exactly one ``zhufu-policy`` version came from each
+   of the SFT and GRPO stages (checked by :func:`flow.check`).
 """
 
 from __future__ import annotations
@@ -84,8 +85,19 @@ class Injector:
         stack.say(f"FAULT: {self.checkpoint} is in the bucket; killing pods {running}")
         stack.kubectl("delete", "pod", "-l", f"zhufu.dev/job={job}", "--grace-period=0",
                       "--force", "--wait=false")
-        self.done["grpo_pods"] = {"checkpoint": self.checkpoint, "killed": running,
-                                  "job_uid": uid}
+        seen = self.checkpoint
+        # The group may checkpoint again between the read and the kill: the checkpoint it
+        # must resume from is the one LATEST names once its pods are gone (the new Job's pods
+        # start only after that and write nothing before they resume).
+        deadline = time.monotonic() + 120
+        while {p["metadata"]["name"] for p in stack.get("pods", "-l", f"zhufu.dev/job={job}")[
+                "items"]} & set(running):
+            if time.monotonic() > deadline:
+                raise StepFailed(f"pods {running} still there 120 s after the kill")
+            time.sleep(0.5)
+        self._checkpointed(stack)
+        self.done["grpo_pods"] = {"checkpoint_seen": seen, "checkpoint": self.checkpoint,
+                                  "killed": running, "job_uid": uid}
 
     # ------------------------------------------------------------------ after the flow
     def verify(self, stack: Stack) -> dict[str, Any]:
