@@ -105,19 +105,25 @@ class Injector:
         problems = [f"fault {f} never fired" for f in ("operator", "grpo_pods")
                     if f not in self.done]
         if "operator" in self.done:
+            # The restarted operator adopts the Job that ran through the stop (same uid) and
+            # creates each of the CurationJob's Jobs once: with shards, the Indexed Job and,
+            # after it, NAME-curate-all.
             jobs = stack.get("jobs", "-l", f"zhufu.dev/owner={self.flow.curation}")["items"]
-            uids = [j["metadata"]["uid"] for j in jobs]
+            uids = {j["metadata"]["name"]: j["metadata"]["uid"] for j in jobs}
             created = [e for e in stack.get("events")["items"]
                        if e.get("reason") == "JobCreated"
                        and e["involvedObject"]["name"] == self.flow.curation]
             self.done["operator"].update(jobs=len(jobs), job_created_events=sum(
                 int(e.get("count", 1)) for e in created))
-            if uids != [self.done["operator"]["job_uid"]]:
-                problems.append(f"CurationJob has Jobs {uids}, expected only the one created "
-                                f"before the stop ({self.done['operator']['job_uid']})")
-            if self.done["operator"]["job_created_events"] != 1:
+            stopped_during = f"{self.flow.curation}-curate"
+            if uids.get(stopped_during) != self.done["operator"]["job_uid"]:
+                problems.append(f"CurationJob's {stopped_during} is {uids.get(stopped_during)}, "
+                                f"expected the Job that ran through the stop "
+                                f"({self.done['operator']['job_uid']})")
+            if self.done["operator"]["job_created_events"] != len(jobs):
                 problems.append(f"{self.done['operator']['job_created_events']} JobCreated "
-                                "Events for the CurationJob, expected 1")
+                                f"Events for the CurationJob's {len(jobs)} Jobs {sorted(uids)}, "
+                                "expected one each")
         if "grpo_pods" in self.done:
             job = stack.get("job", f"{self.flow.grpo}-grpo")
             restart = (job["metadata"].get("annotations") or {}).get("zhufu.dev/restart")
