@@ -5,7 +5,8 @@ shipped judge (``zhufu.pipeline.rewards.judge_reward.judge_reward()``, the funct
 ``rewards: [{name: judge}]`` builds; ``--reward format`` for the format rule) — batch,
 generations and completion length; each runs in its own process, alternating, and the time
 of ``trainer.train()`` divided by the steps is compared (set-up, model loading and
-registration excluded from both). Zhufu's side adds what ``zhufu grpo`` adds per step: the
+registration excluded from both), wall and CPU; the order alternates each repeat.
+Zhufu's side adds what ``zhufu grpo`` adds per step: the
 reward guard and clock, the readable-share monitor, the MLflow metrics callback. Aim: the
 median of the per-repeat ratios ≤ 1.03. The last line printed is the figures as one JSON
 object: ``{"ratio", "bare_s_per_step", "zhufu_s_per_step", "ratio_min", ...}``.
@@ -39,8 +40,8 @@ def bare_reward(name: str) -> object:
     return RULE_REWARDS[name]
 
 
-def bare(steps: int, reward: str) -> float:
-    """A plain TRL GRPO script; returns seconds per step of trainer.train()."""
+def bare(steps: int, reward: str) -> tuple[float, float]:
+    """A plain TRL GRPO script; returns wall and CPU seconds per step of trainer.train()."""
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
@@ -60,21 +61,34 @@ def bare(steps: int, reward: str) -> float:
         trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(
             path, dtype=torch.float32), reward_funcs=[bare_reward(reward)], args=args,
             train_dataset=data, processing_class=load_tokenizer(str(path)))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         trainer.train()
-        return (time.perf_counter() - started) / steps
+        return (time.perf_counter() - started) / steps, (time.process_time() - cpu) / steps
 
 
-def zhufu(steps: int, reward: str) -> float:
+def zhufu(steps: int, reward: str) -> tuple[float, float]:
     """The same through ``zhufu grpo``'s stage (guarded rewards, MLflow, checkpoints off)."""
+    import trl
+
     from zhufu.pipeline.config import GRPOConfig, RewardSpec
     from zhufu.pipeline.stage_runner import run
 
+    cpu: list[float] = []
+    train = trl.GRPOTrainer.train
+
+    def timed_train(self: trl.GRPOTrainer, *args: object, **kwargs: object) -> object:
+        started = time.process_time()  # the CPU of trainer.train() alone, as on the bare side
+        try:
+            return train(self, *args, **kwargs)
+        finally:
+            cpu.append(time.process_time() - started)
+
+    trl.GRPOTrainer.train = timed_train
     with tempfile.TemporaryDirectory() as ckpt:
         result = run("grpo", GRPOConfig(policy="tiny", rewards=[RewardSpec(name=reward)],
                                         max_steps=steps, save_steps=10 * steps,
                                         checkpoint_dir=ckpt, resume="never", **SETTINGS))
-    return result.metrics["seconds"] / steps
+    return result.metrics["seconds"] / steps, sum(cpu) / steps
 
 
 def main() -> None:
@@ -85,37 +99,45 @@ def main() -> None:
     parser.add_argument("--mode", choices=["bare", "zhufu"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mode:
-        print(json.dumps({"s_per_step": {"bare": bare, "zhufu": zhufu}[args.mode](
-            args.steps, args.reward)}))
+        wall, cpu = {"bare": bare, "zhufu": zhufu}[args.mode](args.steps, args.reward)
+        print(json.dumps({"s_per_step": wall, "cpu_s_per_step": cpu}))
         return
     load_before = os.getloadavg()[0]
     home = tempfile.mkdtemp(prefix="zhufu-bench-")
     env = {**os.environ, "ZHUFU_HOME": home}
     env.pop("MLFLOW_TRACKING_URI", None)
-    times: dict[str, list[float]] = {"bare": [], "zhufu": []}
-    for _ in range(args.repeats):
-        for mode in ("bare", "zhufu"):
+    wall: dict[str, list[float]] = {"bare": [], "zhufu": []}
+    cpu: dict[str, list[float]] = {"bare": [], "zhufu": []}
+    for repeat in range(args.repeats):
+        # Alternate which side goes first, so a drift in the machine's load hits both alike.
+        for mode in ("bare", "zhufu") if repeat % 2 == 0 else ("zhufu", "bare"):
             out = subprocess.run([sys.executable, "-P", __file__, "--mode", mode,
                                   "--steps", str(args.steps), "--reward", args.reward],
                                  env=env, check=True,
                                  capture_output=True, text=True).stdout
-            times[mode].append(json.loads(out.strip().splitlines()[-1])["s_per_step"])
-            print(f"{mode:6s} {times[mode][-1]:.3f} s/step", flush=True)
-    b, z = statistics.median(times["bare"]), statistics.median(times["zhufu"])
-    ratios = [zt / bt for bt, zt in zip(times["bare"], times["zhufu"], strict=True)]
-    ratio = statistics.median(ratios)
-    print(f"\n| runner | s/step (median of {args.repeats}) |\n|---|---|\n| bare TRL | {b:.3f} |"
-          f"\n| zhufu grpo | {z:.3f} |\n\nratio zhufu/bare = {ratio:.3f} (median of the "
-          f"{args.repeats} side-by-side ratios; min {min(ratios):.3f}, max {max(ratios):.3f}; "
-          f"aim ≤ 1.03), reward {args.reward}, {args.steps} steps")
+            figures = json.loads(out.strip().splitlines()[-1])
+            wall[mode].append(figures["s_per_step"])
+            cpu[mode].append(figures["cpu_s_per_step"])
+            print(f"{mode:6s} {wall[mode][-1]:.3f} s/step, CPU {cpu[mode][-1]:.3f} s/step",
+                  flush=True)
+    b, z = statistics.median(wall["bare"]), statistics.median(wall["zhufu"])
+    bc, zc = statistics.median(cpu["bare"]), statistics.median(cpu["zhufu"])
+    ratios = [zt / bt for bt, zt in zip(wall["bare"], wall["zhufu"], strict=True)]
+    cpu_ratios = [zt / bt for bt, zt in zip(cpu["bare"], cpu["zhufu"], strict=True)]
+    ratio, cpu_ratio = statistics.median(ratios), statistics.median(cpu_ratios)
+    print(f"\n| runner | s/step (median of {args.repeats}) | CPU s/step |\n|---|---|---|\n"
+          f"| bare TRL | {b:.3f} | {bc:.3f} |\n| zhufu grpo | {z:.3f} | {zc:.3f} |\n\n"
+          f"ratio zhufu/bare = {ratio:.3f} (median of the {args.repeats} side-by-side ratios; "
+          f"min {min(ratios):.3f}, max {max(ratios):.3f}; aim ≤ 1.03), CPU ratio "
+          f"{cpu_ratio:.3f}, reward {args.reward}, {args.steps} steps")
     print(f"load average before {load_before:.2f}, after {os.getloadavg()[0]:.2f} (compare "
           "only on a quiet machine: under 1 before starting)")
     print(json.dumps({"ratio": round(ratio, 3), "bare_s_per_step": round(b, 4),
                       "zhufu_s_per_step": round(z, 4), "ratio_min": round(min(ratios), 3),
-                      "ratio_max": round(max(ratios), 3), "repeats": args.repeats,
-                      "reward": args.reward, "steps": args.steps,
+                      "ratio_max": round(max(ratios), 3), "cpu_ratio": round(cpu_ratio, 3),
+                      "bare_cpu_s_per_step": round(bc, 4), "zhufu_cpu_s_per_step": round(zc, 4),
+                      "repeats": args.repeats, "reward": args.reward, "steps": args.steps,
                       "load_before": round(load_before, 2)}))
-
 
 if __name__ == "__main__":
     main()
