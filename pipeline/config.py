@@ -252,7 +252,7 @@ class CurateConfig(StageConfig):
 
 
 class CharEncoderConfig(Strict):
-    """Shape of the fresh BERT-style encoder used when ``base_model: char``."""
+    """Shape of the fresh BERT-style encoder used when ``baseModel: char``."""
 
     hidden_size: int = Field(128, ge=16, le=2048)
     num_layers: int = Field(2, ge=1, le=48)
