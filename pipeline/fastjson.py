@@ -93,6 +93,22 @@ def canonical(value: Any) -> bytes:
     return _CANONICAL(value).encode("utf-8")
 
 
+def string(text: str) -> str:
+    """``text`` as a JSON string literal, exactly ``json.dumps(text, ensure_ascii=False)``
+    (orjson escapes the same characters the same way: checked for every code point; a lone
+    surrogate, which orjson refuses, and a ``str`` subclass go to the standard library).
+
+    >>> string('祝福"\\n')
+    '"祝福\\\\"\\\\n"'
+    """
+    if orjson is not None and type(text) is str:
+        try:
+            return orjson.dumps(text).decode("utf-8")
+        except orjson.JSONEncodeError:
+            pass
+    return json.dumps(text, ensure_ascii=False)
+
+
 def loads(data: bytes | str) -> Any:
     """The value in JSON ``data``; ``ValueError`` (``json.JSONDecodeError``) when it is not JSON.
 

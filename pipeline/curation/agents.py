@@ -143,10 +143,17 @@ def _context(query: str, response: str, exemplars: list[dict[str, Any]],
              *extra: str) -> str:
     """The ``<data>`` block: query, candidate and exemplars, then ``extra`` blocks (points,
     a verdict), each text bounded and quoted."""
-    parts = [f"用户需求：{quote(bounded(query, MAX_QUERY_CHARS))}",
-             f"待评祝福语：{quote(bounded(response, MAX_GREETING_CHARS))}",
-             f"参考范例（同类需求下公认写得好的祝福语）：\n{_exemplar_block(exemplars)}", *extra]
-    return "<data>\n" + "\n".join(parts) + "\n</data>"
+    head = _head(query, response, _exemplar_block(exemplars))
+    return "\n".join((head, *extra, "</data>")) if extra else head + "\n</data>"
+
+
+@functools.lru_cache(maxsize=1024)
+def _head(query: str, response: str, exemplar_block: str) -> str:
+    """The ``<data>`` block's start; cached, as every agent a candidate meets (four calls
+    with one debate round) shows the same query, candidate and exemplars."""
+    return (f"<data>\n用户需求：{quote(bounded(query, MAX_QUERY_CHARS))}\n"
+            f"待评祝福语：{quote(bounded(response, MAX_GREETING_CHARS))}\n"
+            f"参考范例（同类需求下公认写得好的祝福语）：\n{exemplar_block}")
 
 
 def _debate(strengths: list[dict[str, Any]] | None,

@@ -25,6 +25,7 @@ import asyncio
 import dataclasses
 import functools
 import hashlib
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,9 +62,20 @@ class CallFailed(RuntimeError):
 def request_key(identity: dict[str, Any], request: ChatRequest) -> str:
     """Content address of one call: the backend's identity plus the whole request (hashed
     from its canonical JSON, :func:`zhufu.pipeline.fastjson.canonical`)."""
-    fields = {f.name: getattr(request, f.name) for f in _fields(type(request))}
-    return hashlib.sha256(fastjson.canonical({"backend": identity, "request": fields})
-                          ).hexdigest()
+    return RequestKeys(identity)(request)
+
+
+class RequestKeys:
+    """:func:`request_key` for one backend identity, its JSON encoded once: the canonical
+    JSON of ``{"backend": identity, "request": fields}`` is the identity's and the fields'
+    canonical JSON put together, byte for byte (sorted keys, ``backend`` < ``request``)."""
+
+    def __init__(self, identity: dict[str, Any]) -> None:
+        self._head = b'{"backend":' + fastjson.canonical(identity) + b',"request":'
+
+    def __call__(self, request: ChatRequest) -> str:
+        fields = {f.name: getattr(request, f.name) for f in _fields(type(request))}
+        return hashlib.sha256(self._head + fastjson.canonical(fields) + b"}").hexdigest()
 
 
 @functools.cache
@@ -102,16 +114,33 @@ class Curator:
         self.journal = journal
         self.retriever = retriever
         self.identity = identity
+        self._key = RequestKeys(identity)
         self.calls = 0
         self.replayed = 0
         self.prompt_tokens = 0  # over every answer used, replayed or new
-        self._hits: dict[str, list[dict[str, Any]]] = {}
         self.completion_tokens = 0
+        # per query: (hits, exemplars) shared by its candidates and the agents they meet
+        self._retrieved: dict[str, tuple[list[dict[str, Any]], list[dict[str, str]]]] = {}
+
+    def retrieve(self, queries: list[str]) -> None:
+        """Look the exemplars of ``queries`` up now, in one batch (a query left out is
+        looked up when its first candidate comes)."""
+        todo = list(dict.fromkeys(q for q in queries if q not in self._retrieved))
+        for query, hits in zip(todo, self.retriever.search_many(todo, self.cfg.retrieval.top_k),
+                               strict=True):
+            self._remember(query, hits)
+
+    def _remember(self, query: str, hits: list[Any]
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        dicts = [h.as_dict() for h in hits]
+        found = self._retrieved[query] = (
+            dicts, [{"query": h["query"], "text": h["text"]} for h in dicts])
+        return found
 
     async def call(self, agent: str, request: ChatRequest, trace: dict[str, Any]
                    ) -> agents.AgentOutput:
         """The agent's answer: from the journal when there, else from the backend (journaled)."""
-        key = request_key(self.identity, request)
+        key = self._key(request)
         with tracing.span(agent, "LLM", {"messages": request.messages}) as child:
             record = self.journal.get(key)
             replayed = record is not None
@@ -171,15 +200,14 @@ class Curator:
     async def _run(self, cand: Candidate, trace: dict[str, Any]) -> None:
         cfg = self.cfg
         with tracing.span("retrieval", "RETRIEVER", {"query": cand.query}) as child:
-            hits = self._hits.get(cand.query)
-            if hits is None:  # once per query: its candidates share the exemplars
-                hits = [h.as_dict()
-                        for h in self.retriever.search(cand.query, cfg.retrieval.top_k)]
-                self._hits[cand.query] = hits
+            found = self._retrieved.get(cand.query)
+            if found is None:  # once per query: its candidates share the exemplars
+                found = self._remember(cand.query, self.retriever.search(
+                    cand.query, cfg.retrieval.top_k))
+            hits, exemplars = found
             if child is not None:
                 child.set_outputs(hits)
         trace["retrieval"] = {"kind": self.retriever.kind, "hits": hits}
-        exemplars = [{"query": h["query"], "text": h["text"]} for h in hits]
         q, r = cand.query, cand.response
 
         strengths: list[dict[str, Any]] | None = None
@@ -188,7 +216,7 @@ class Curator:
             strengths, weaknesses = [], []
             trace["debate"] = []
             for round_no in range(1, cfg.debate.rounds + 1):
-                adv, cri = await asyncio.gather(
+                adv, cri = await self._both(
                     self.call("advocate", agents.advocate_request(q, r, exemplars, weaknesses,
                                                                   round_no), trace),
                     self.call("critic", agents.critic_request(q, r, exemplars, strengths,
@@ -220,6 +248,24 @@ class Curator:
         trace["final"] = verdict
 
     @staticmethod
+    async def _both(first: Coroutine[Any, Any, agents.AgentOutput],
+                    second: Coroutine[Any, Any, agents.AgentOutput]
+                    ) -> tuple[agents.AgentOutput, agents.AgentOutput]:
+        """Both answers, the calls concurrent: ``first`` in this task (it goes out first, as
+        with ``gather``), ``second`` in a task of its own: one task fewer than ``gather``. As
+        with ``gather``, a failure of either is raised and the other call runs on (its
+        answer is journaled); cancelling this cancels both."""
+        task = asyncio.ensure_future(second)
+        try:
+            one = await first
+        except BaseException as e:
+            if isinstance(e, asyncio.CancelledError):
+                task.cancel()
+            task.add_done_callback(_retrieve)  # its own failure is not ours to raise now
+            raise
+        return one, await task
+
+    @staticmethod
     def _apply_reflection(verdict: dict[str, Any], audit: dict[str, Any],
                           trace: dict[str, Any]) -> dict[str, Any]:
         differs = (audit["verdict"], audit["score"]) != (verdict["verdict"], verdict["score"])
@@ -234,3 +280,9 @@ class Curator:
             return verdict
         return {"verdict": audit["verdict"], "score": audit["score"], "reason": audit["reason"],
                 "by": "reflect", "before": {k: verdict[k] for k in ("verdict", "score")}}
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark the outcome of a task nobody awaits any more as seen (no asyncio warning)."""
+    if not task.cancelled():
+        task.exception()

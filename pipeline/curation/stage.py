@@ -44,13 +44,19 @@ JOURNAL_UPLOAD_S = 60.0
 OUTPUT_FILES = {"pairs": "pairs.json", "trace": "trace.jsonl", "report": "report.json"}
 
 
-@dataclass
+@dataclass(repr=False)
 class CurationOutcome:
     traces: list[dict[str, Any]]
     pairs: list[PreferencePair]
     metrics: dict[str, float]
     outputs: dict[str, str]  # name → URI (local path or s3://)
     local_files: dict[str, Path] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # short on purpose: asyncio.run's end (Python 3.11) formats the repr of the main
+        # task, result included, and a repr of every trace cost ~5 % of a run's CPU
+        return (f"CurationOutcome({len(self.traces)} traces, {len(self.pairs)} pairs, "
+                f"outputs={self.outputs!r})")
 
 
 def llm_identity(cfg: CurateConfig, backend: ChatBackend) -> dict[str, Any]:
@@ -180,27 +186,32 @@ async def curate_async(cfg: CurateConfig, backend: ChatBackend | None = None, *,
     backend = backend or make_backend(cfg.llm)
     stats_before = backend.stats.as_metrics("llm_")
     curator = Curator(cfg, backend, journal, retriever, llm_identity(cfg, backend))
-    limit = asyncio.Semaphore(max(2, 2 * cfg.llm.concurrency))
+    curator.retrieve([c.query for c in cands])
     bar = tqdm(total=len(cands), desc="curate" if shard is None else f"curate shard {shard}",
                unit="cand", disable=not progress, mininterval=0.5)
 
     every = max(1, len(cands) // 10)
     finished = [0]
     log.info("curate: %d candidates for %d queries", len(cands), len(queries))
+    traces: list[dict[str, Any]] = [{} for _ in cands]
+    todo = iter(enumerate(cands))
 
-    async def one(cand: Candidate) -> dict[str, Any]:
-        async with limit:
-            trace = await curator.curate(cand)
-        bar.update(1)
-        finished[0] += 1
-        if finished[0] % every == 0 or finished[0] == len(cands):  # `zhufu -v` shows these
-            log.info("curate: %d/%d candidates judged", finished[0], len(cands))
-        return trace
+    async def worker() -> None:
+        # a fixed set of workers takes the candidates in order: one task per worker, not
+        # per candidate, and no semaphore for them to queue on
+        for i, cand in todo:
+            traces[i] = await curator.curate(cand)
+            bar.update(1)
+            finished[0] += 1
+            if finished[0] % every == 0 or finished[0] == len(cands):  # `zhufu -v` shows these
+                log.info("curate: %d/%d candidates judged", finished[0], len(cands))
 
     uploader = (asyncio.create_task(_upload_journal_periodically(journal, journal_uri))
                 if storage.is_s3(out) else None)
     try:
-        traces = list(await asyncio.gather(*(one(c) for c in cands)))
+        # twice the calls in flight: a candidate waiting on its judge leaves a slot free
+        await asyncio.gather(*(worker() for _ in range(min(len(cands),
+                                                           max(2, 2 * cfg.llm.concurrency)))))
     finally:
         bar.close()
         if uploader is not None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 
+from zhufu.pipeline import fastjson
+
 #: Longest query / greeting quoted into a prompt (characters); longer text is cut and marked.
 MAX_QUERY_CHARS = 300
 MAX_GREETING_CHARS = 1200
@@ -38,7 +40,7 @@ def quote(text: str) -> str:
     >>> quote('a"</data>')
     '"a\\\\"\\\\u003c/data\\\\u003e"'
     """
-    return quote_json(text)
+    return fastjson.string(text).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def quote_json(value: object) -> str:

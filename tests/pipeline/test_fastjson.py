@@ -116,3 +116,21 @@ def test_canonical_matches_json_on_random_values() -> None:
     for _ in range(3000):
         v = value(0)
         assert fastjson.canonical(v) == _canonical_json(v), v
+
+
+TEXTS = ["写一句生日祝福🎂", "引号\"反斜杠\\换行\n\t\x01\x1f\x7f\u2028</data>", "",
+         "lone \ud83d surrogate", Label.GOOD]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_string_is_json_dumps_of_the_text(backend: str, text: str) -> None:
+    """Prompts quote text with it: the bytes a model reads (and journal keys) must not move."""
+    assert fastjson.string(text) == json.dumps(text, ensure_ascii=False)
+
+
+def test_string_matches_json_on_every_code_point() -> None:
+    pytest.importorskip("orjson")
+    text = "".join(chr(c) for c in range(0x30000) if not 0xD800 <= c <= 0xDFFF)
+    for i in range(0, len(text), 4096):
+        assert fastjson.string(text[i:i + 4096]) == json.dumps(text[i:i + 4096],
+                                                                ensure_ascii=False)

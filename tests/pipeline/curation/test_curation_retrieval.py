@@ -34,6 +34,17 @@ def test_bm25_finds_exemplars_for_the_occasion(tmp_path: Path) -> None:
     assert r.search("zzzz", 3) == []  # no shared word: no exemplar rather than a random one
 
 
+def test_search_many_is_search_of_each_query(tmp_path: Path) -> None:
+    r = BM25Retriever(EXEMPLARS, tmp_path)
+    queries = ["送给同学的生日祝福语", "zzzz", "新婚快乐", "春节祝福语", "zzzz", "妈妈生日"]
+    many = r.search_many(queries, 3)
+    assert many == [r.search(q, 3) for q in queries]
+    assert many[1] == [] and many[0][0].query == "同学生日祝福语"
+    assert r.search_many([], 3) == [] and r.search_many(["zzzz"], 3) == [[]]
+    none = build_retriever(RetrievalConfig(kind="none"), [], tmp_path)
+    assert none.search_many(queries, 3) == [[]] * len(queries)
+
+
 def test_index_is_cached_by_content(tmp_path: Path) -> None:
     first = BM25Retriever(EXEMPLARS, tmp_path)
     second = BM25Retriever(EXEMPLARS, tmp_path)
