@@ -172,6 +172,30 @@ def occasion_names(intent: QueryIntent, text: str, lex: Lexicon | None = None
     return own_names, foreign
 
 
+def _named(text: str, words: tuple[str, ...], others: tuple[str, ...]) -> list[str]:
+    """``words`` found in ``text``, less those inside a longer found word of ``others``."""
+    longer = [o for o in others if o in text]
+    return [w for w in words if w in text and not any(w in o and w != o for o in longer)]
+
+
+def opposite_recipients(query: str, text: str, lex: Lexicon | None = None) -> list[str]:
+    """Words of ``text`` naming the other side of a pair the query names one side of
+    (``recipients.yaml`` ``opposites``): 儿子 in a greeting for a daughter.
+
+    >>> opposite_recipients("给女儿的生日祝福", "儿子，生日快乐！")
+    ['儿子']
+    >>> opposite_recipients("外甥女考上大学", "外甥女，恭喜你！")
+    []
+    """
+    lex = lex or load_lexicon()
+    found = []
+    for a, b in lex.opposites:
+        for mine, other in ((a, b), (b, a)):
+            if _named(query, mine, other) and not _named(query, other, mine):
+                found += _named(text, other, mine)
+    return found
+
+
 def _fit_features(f: Features, lex: Lexicon) -> None:
     text, intent = f.response, f.intent
     own = [w for k in intent.occasions for w in lex.occasions[k].greeting if w in text]
@@ -192,6 +216,7 @@ def _fit_features(f: Features, lex: Lexicon) -> None:
     addr += [w for w in intent.recipient_words if w in text]
     f.set("recipient_named", float(bool(addr)), addr)
     mism = [w for r in recs for w in r.mismatch if w in text and not any(w in a for a in addr)]
+    mism += opposite_recipients(intent.query, text, lex)
     f.set("recipient_mismatch", float(len(mism)), mism)
     you = len(PRONOUN_YOU.findall(text))
     nin = text.count("您")

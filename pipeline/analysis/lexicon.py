@@ -49,6 +49,8 @@ class Lexicon:
     length_requests: dict[str, tuple[str, ...]]
     tone_requests: dict[str, tuple[str, ...]]
     extra: dict[str, Any] = field(default_factory=dict)
+    #: recipients.yaml ``opposites``: pairs of word groups a query tells apart (daughter/son).
+    opposites: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -99,6 +101,13 @@ def load_lexicon() -> Lexicon:
             register=register,
             mismatch=_words(f"recipients.{key}.mismatch", spec.get("mismatch")),
         )
+    opposites = []
+    for i, pair in enumerate(rec_data.get("opposites") or []):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ValueError(f"recipients.yaml: opposites[{i}] must be two lists of words, "
+                             f"got {pair!r}")
+        opposites.append((_words(f"recipients.opposites[{i}][0]", pair[0]),
+                          _words(f"recipients.opposites[{i}][1]", pair[1])))
     ph = _read("phrases.yaml")
     list_keys = ("cliches", "template_frames", "imagery", "emotion", "address_openers",
                  "meta_phrases", "alternative_markers", "promo", "negations", "negativity",
@@ -126,4 +135,5 @@ def load_lexicon() -> Lexicon:
         length_requests={k: _words(f"length_requests.{k}", v)
                          for k, v in ph["length_requests"].items()},
         tone_requests={k: _words(f"tone_requests.{k}", v) for k, v in ph["tone_requests"].items()},
+        opposites=tuple(opposites),
     )

@@ -23,19 +23,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from zhufu.pipeline.analysis.features import occasion_names
-from zhufu.pipeline.analysis.query import parse_query
+from zhufu.pipeline.analysis.query import QueryIntent, parse_query
+
+
+def _wrong(intent: QueryIntent, text: str) -> bool:
+    return bool(intent.occasions) and bool(occasion_names(intent, text)[1])
 
 
 def wrong_occasion(query: str, text: str) -> bool:
     """True when the query names an occasion and ``text`` names a foreign one."""
-    intent = parse_query(query)
-    return bool(intent.occasions) and bool(occasion_names(intent, text)[1])
+    return _wrong(parse_query(query), text)
 
 
 def wrong_occasion_share(queries: Sequence[str], texts: Sequence[str]) -> tuple[float, int]:
     """(share of the greetings naming a wrong occasion, number of greetings counted): only
-    greetings whose query names an occasion count; (0.0, 0) when none does."""
-    counted = [(q, t) for q, t in zip(queries, texts, strict=True) if parse_query(q).occasions]
+    greetings whose query names an occasion count; (0.0, 0) when none does. Each query is
+    parsed once."""
+    counted = [(intent, t) for q, t in zip(queries, texts, strict=True)
+               if (intent := parse_query(q)).occasions]
     if not counted:
         return 0.0, 0
-    return sum(wrong_occasion(q, t) for q, t in counted) / len(counted), len(counted)
+    return sum(_wrong(intent, t) for intent, t in counted) / len(counted), len(counted)

@@ -17,6 +17,18 @@ from zhufu.pipeline.evaluation.occasion import wrong_occasion, wrong_occasion_sh
     # naming no occasion is not wrong; a query without an occasion has no wrong one
     ("闺蜜生日祝福语", "愿你眼里有光，心里有爱。", False),
     ("给妈妈的祝福语", "妈，中秋快乐！", False),
+    # GRPO samples of a `zhufu run` (main 769ecd3) that named an occasion the lexicon lacked:
+    # a housewarming and a recovery for a wedding, a promotion for a university admission,
+    # a recovery and an exam for a birthday
+    ("同事新婚祝福语 简短大方", "亲爱的同事，新家快乐！愿你很快就能恢复元气。", True),
+    ("孩子考上大学的祝福语", "闺女，恭喜高升！", True),
+    ("闺蜜生日祝福语", "我的好闺蜜，祝你早日康复！沉着应考，一切顺利。", True),
+    ("朋友生病住院的祝福", "愿你早日痊愈，恢复元气！", False),
+    ("朋友乔迁新居祝福语", "新家快乐！愿你安居乐业。", False),
+    ("同事升职祝福语", "恭喜高升！前程似锦。", False),
+    # the same words inside other occasions' own phrases are not those occasions
+    ("同事新婚祝福语", "祝你们新婚快乐，共同经营美满的新家庭。", False),
+    ("春节给领导的祝福", "新年快乐，祝您步步高升！", False),
 ])
 def test_wrong_occasion(query: str, text: str, wrong: bool) -> None:
     assert wrong_occasion(query, text) is wrong
@@ -29,3 +41,11 @@ def test_share_counts_only_queries_with_an_occasion() -> None:
     assert wrong_occasion_share(["给妈妈的祝福语"], ["妈，中秋快乐！"]) == (0.0, 0)
     with pytest.raises(ValueError):
         wrong_occasion_share(["闺蜜生日祝福语"], [])
+
+
+def test_share_matches_the_rule_per_greeting() -> None:
+    queries = ["同事新婚祝福语", "孩子考上大学的祝福语", "同事升职祝福语", "给妈妈的祝福语"]
+    texts = ["新家快乐！", "恭喜高升！", "恭喜高升！", "新家快乐！"]
+    flags = [wrong_occasion(q, t) for q, t in zip(queries, texts, strict=True)]
+    assert flags == [True, True, False, False]
+    assert wrong_occasion_share(queries, texts) == (pytest.approx(2 / 3), 3)
