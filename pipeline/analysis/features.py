@@ -178,22 +178,87 @@ def _named(text: str, words: tuple[str, ...], others: tuple[str, ...]) -> list[s
     return [w for w in words if w in text and not any(w in o and w != o for o in longer)]
 
 
-def opposite_recipients(query: str, text: str, lex: Lexicon | None = None) -> list[str]:
-    """Words of ``text`` naming the other side of a pair the query names one side of
-    (``recipients.yaml`` ``opposites``): 儿子 in a greeting for a daughter.
-
-    >>> opposite_recipients("给女儿的生日祝福", "儿子，生日快乐！")
-    ['儿子']
-    >>> opposite_recipients("外甥女考上大学", "外甥女，恭喜你！")
-    []
-    """
-    lex = lex or load_lexicon()
+def _opposites(query: str, text: str, pairs: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
+               ) -> list[str]:
     found = []
-    for a, b in lex.opposites:
+    for a, b in pairs:
         for mine, other in ((a, b), (b, a)):
             if _named(query, mine, other) and not _named(query, other, mine):
                 found += _named(text, other, mine)
     return found
+
+
+#: Characters shared by many kinship words; the others tie a salutation word to a query
+#: that mentions it, e.g. as the writer (姐姐给弟的生日祝福 → 亲爱的弟弟).
+COMMON_KIN_CHARS = frozenset("老小大亲的子儿表堂干家")
+
+
+def _in_query(word: str, query: str) -> bool:
+    return any(c in query for c in word if c not in COMMON_KIN_CHARS)
+
+
+SALUTATION_END = re.compile(r"[，,！!。？?：:；;、\s]")
+
+
+def salutation(text: str, lex: Lexicon | None = None) -> str:
+    """The greeting's opening clause when it is only an address, else ``""``: the text up to
+    the first pause or end mark, at most 5 characters once address openers (亲爱的, 尊敬的,
+    我的…) and 好 are taken off its front.
+
+    >>> salutation("我的好闺蜜，生日快乐！"), salutation("恭喜老友荣升爷爷！")
+    ('闺蜜', '')
+    """
+    lex = lex or load_lexicon()
+    head = SALUTATION_END.split(text.strip(), maxsplit=1)[0]
+    openers = (*lex.lists["address_openers"], "好")
+    while stripped := next((o for o in openers if head.startswith(o) and len(head) > len(o)),
+                           None):
+        head = head[len(stripped):]
+    return head if 0 < len(head) <= 5 else ""
+
+
+#: Registers of a recipient who is one person (not a couple, group, company or the writer).
+INDIVIDUAL_REGISTERS = ("high", "warm", "familiar")
+
+
+def opposite_recipients(intent: QueryIntent, text: str, lex: Lexicon | None = None
+                        ) -> list[str]:
+    """Words of ``text`` that show it speaks to someone other than the query's recipient:
+    the other side of a pair the query names one side of (``recipients.yaml`` ``opposites``:
+    儿子 for a daughter anywhere, 弟弟 for a sister in the salutation), and in the
+    salutation (:func:`salutation`) another recipient's address word (外公 for 舅舅), when
+    the query names one person.
+
+    >>> opposite_recipients(parse_query("给女儿的生日祝福"), "儿子，生日快乐！")
+    ['儿子']
+    >>> opposite_recipients(parse_query("给舅舅的元宵节祝福语"), "外公，元宵节快乐！")
+    ['外公']
+    >>> opposite_recipients(parse_query("外甥女考上大学"), "外甥女，恭喜你！")
+    []
+    """
+    lex = lex or load_lexicon()
+    query = intent.query
+    found = _opposites(query, text, lex.opposites.get("text", ()))
+    head = salutation(text, lex)
+    if not head:
+        return found
+    found += [w for w in _opposites(query, head, lex.opposites.get("salutation", ()))
+              if not _in_query(w, query)]
+    kinds = [k for k in intent.recipients if k in lex.recipients]
+    if not kinds or lex.recipients[kinds[0]].register not in INDIVIDUAL_REGISTERS:
+        return found
+    # every recipient the query mentions, the writer included (妈妈对儿子说…)
+    kinds += [k for k, r in lex.recipients.items() if any(w in query for w in r.query)]
+    if any(lex.recipients[k].register not in INDIVIDUAL_REGISTERS for k in kinds):
+        return found  # a couple, a group, a company, the writer's own post: anyone may be named
+    allowed = set(kinds) | {a for k in kinds for a in lex.recipients[k].also}
+    own = [w for k in allowed for w in lex.recipients[k].address if w in head]
+    own += [w for w in intent.recipient_words if w in head]
+    for key, rec in lex.recipients.items():
+        if key not in allowed:
+            found += [w for w in rec.address if w in head and w not in lex.generic_address
+                      and not any(w in o or o in w for o in own) and not _in_query(w, query)]
+    return list(dict.fromkeys(found))
 
 
 def _fit_features(f: Features, lex: Lexicon) -> None:
@@ -216,7 +281,7 @@ def _fit_features(f: Features, lex: Lexicon) -> None:
     addr += [w for w in intent.recipient_words if w in text]
     f.set("recipient_named", float(bool(addr)), addr)
     mism = [w for r in recs for w in r.mismatch if w in text and not any(w in a for a in addr)]
-    mism += opposite_recipients(intent.query, text, lex)
+    mism += [w for w in opposite_recipients(intent, text, lex) if w not in mism]
     f.set("recipient_mismatch", float(len(mism)), mism)
     you = len(PRONOUN_YOU.findall(text))
     nin = text.count("您")

@@ -36,6 +36,7 @@ class Recipient:
     address: tuple[str, ...]
     register: str
     mismatch: tuple[str, ...]
+    also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,12 @@ class Lexicon:
     length_requests: dict[str, tuple[str, ...]]
     tone_requests: dict[str, tuple[str, ...]]
     extra: dict[str, Any] = field(default_factory=dict)
-    #: recipients.yaml ``opposites``: pairs of word groups a query tells apart (daughter/son).
-    opposites: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    #: recipients.yaml ``opposites``: per scope (``text``, ``salutation``), pairs of word
+    #: groups a query tells apart (a daughter or a son).
+    opposites: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = field(
+        default_factory=dict)
+    #: recipients.yaml ``generic_address``: address words that name no one recipient.
+    generic_address: tuple[str, ...] = ()
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -100,14 +105,24 @@ def load_lexicon() -> Lexicon:
             address=_words(f"recipients.{key}.address", spec.get("address")),
             register=register,
             mismatch=_words(f"recipients.{key}.mismatch", spec.get("mismatch")),
+            also=_words(f"recipients.{key}.also", spec.get("also")),
         )
-    opposites = []
-    for i, pair in enumerate(rec_data.get("opposites") or []):
-        if not isinstance(pair, list) or len(pair) != 2:
-            raise ValueError(f"recipients.yaml: opposites[{i}] must be two lists of words, "
-                             f"got {pair!r}")
-        opposites.append((_words(f"recipients.opposites[{i}][0]", pair[0]),
-                          _words(f"recipients.opposites[{i}][1]", pair[1])))
+    for key, rec in recipients.items():
+        for other in rec.also:
+            if other not in recipients:
+                raise ValueError(f"recipients.yaml: {key}.also names unknown {other!r}")
+    opposites = {}
+    for scope, pairs in (rec_data.get("opposites") or {}).items():
+        if scope not in ("text", "salutation"):
+            raise ValueError(f"recipients.yaml: opposites.{scope}: expected text or salutation")
+        found = []
+        for i, pair in enumerate(pairs or []):
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise ValueError(f"recipients.yaml: opposites.{scope}[{i}] must be two lists of "
+                                 f"words, got {pair!r}")
+            found.append((_words(f"recipients.opposites.{scope}[{i}][0]", pair[0]),
+                          _words(f"recipients.opposites.{scope}[{i}][1]", pair[1])))
+        opposites[scope] = tuple(found)
     ph = _read("phrases.yaml")
     list_keys = ("cliches", "template_frames", "imagery", "emotion", "address_openers",
                  "meta_phrases", "alternative_markers", "promo", "negations", "negativity",
@@ -135,5 +150,6 @@ def load_lexicon() -> Lexicon:
         length_requests={k: _words(f"length_requests.{k}", v)
                          for k, v in ph["length_requests"].items()},
         tone_requests={k: _words(f"tone_requests.{k}", v) for k, v in ph["tone_requests"].items()},
-        opposites=tuple(opposites),
+        opposites=opposites,
+        generic_address=_words("recipients.generic_address", rec_data.get("generic_address")),
     )

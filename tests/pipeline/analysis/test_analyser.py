@@ -44,6 +44,15 @@ BAD = [
      "recipient_mismatch"),
     ("儿子考上大学祝福语", "亲爱的女儿，恭喜你考上理想的大学！愿你在新的校园里收获成长。",
      "recipient_mismatch"),
+    # ... and salutations to someone else (GRPO, same run): 外公 for 舅舅, a parent for a
+    # teacher, a brother for a cousin sister, students for a doctor
+    ("给舅舅的元宵节祝福语", "外公，元宵节快乐！愿您身体康健，精神矍铄，天天乐呵呵。",
+     "recipient_mismatch"),
+    ("写给老师的退休祝福 温暖一点", "亲爱的爸爸，退休快乐！愿您把最好的时光留给自己喜欢的事。",
+     "recipient_mismatch"),
+    ("表姐结婚的祝福语 四字", "弟弟，新婚快乐，百年好合，白头偕老！", "recipient_mismatch"),
+    ("出院时给医生的感谢祝福语", "亲爱的同学们，谢谢您的照顾！愿您工作顺利，身体健康。",
+     "recipient_mismatch"),
 ]
 
 
@@ -162,7 +171,17 @@ def test_inputs_are_bounded_and_odd_inputs_do_not_crash() -> None:
     ("外甥女考上大学祝福语", "外甥女，恭喜你考上理想的大学！愿你在新的校园里收获成长。"),
     ("给儿子女儿的新年祝福", "儿子、女儿，新年快乐！愿你们健康成长，学业进步。"),
     ("给女儿的生日祝福", "宝贝女儿，生日快乐！愿你健康成长，天天开心，梦想都能实现。"),
+    # the query's writer may be the one addressed back (paper-style queries)
+    ("妈妈对儿子的生日祝福", "亲爱的儿子，生日快乐！愿你勇敢去闯，妈妈永远为你骄傲。"),
+    ("姐姐给弟的生日祝福语", "亲爱的弟弟，生日快乐！愿你的新一岁梦想成真。"),
+    ("老师寄语简短", "亲爱的同学们，愿你们勇敢向上，前路虽远，行则必至！"),
+    # an in-law addressed as a parent; a friend as a brother; a salutation that is no address
+    ("送给岳父的中秋节祝福", "爸，中秋快乐！愿您身体康健，日子越过越红火。"),
+    ("给婆婆的生日祝福", "亲爱的妈妈，生日快乐！愿您身体健康，笑口常开。"),
+    ("中秋祝福兄弟的话 暖心", "好兄弟，中秋快乐！愿你事事顺心，天天开心。"),
+    ("朋友喜得孙子的祝福语", "恭喜老友荣升爷爷！愿小宝贝健康成长，快乐常伴。"),
 ])
-def test_daughter_and_son_words_that_fit(query: str, greeting: str) -> None:
-    """A word inside a longer one (外甥 in 外甥女) or a query naming both sides is no mismatch."""
+def test_recipient_words_that_fit(query: str, greeting: str) -> None:
+    """No mismatch: a word inside a longer one (外甥 in 外甥女), a query naming both sides, the
+    query's writer addressed back, an in-law or a friend addressed as family."""
     assert analyse(query, greeting).features["recipient_mismatch"] == 0
