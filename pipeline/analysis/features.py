@@ -62,6 +62,10 @@ CONDOLENCE = ("节哀", "悼念", "吊唁", "去世", "逝世", "离世", "追�
               "仙逝", "去逝", "安葬", "下葬", "入土", "天堂", "坟", "丧", "殡", "追思", "祭",
               "忌日", "遗体")
 PRONOUN_YOU = re.compile(r"你(?!们)")
+#: Share of a greeting that repeated words may take before ``word_repeat`` fires: good
+#: greetings reuse a word now and then (像…一样 three times in a string of similes, 永远 in a
+#: parallel list) and stay under it; 谢谢您，谢谢您…, 满月满月，宝宝满月… go well over it.
+WORD_REPEAT_FREE = 0.12
 AGE_IN_TEXT = re.compile(r"([0-9]{1,3}|[一二三四五六七八九十百]{1,4})\s*(岁|周岁|大寿|寿|周年|载)")
 
 
@@ -359,6 +363,13 @@ def _craft_features(f: Features, lex: Lexicon) -> None:
           [g for g, n in gram_counts.most_common(3) if n > 1])
     words = [w for w in toks if han_count(w)]
     f.set("lexical_diversity", len(set(words)) / max(1, len(words)))
+    # Word-level repetition (the character trigrams above miss 谢谢您，谢谢您…): the share of
+    # the text taken by further uses of a word of two or more characters used three times or
+    # more, beyond WORD_REPEAT_FREE.
+    reused = {w: n for w, n in Counter(w for w in toks if len(w) >= 2 and han_count(w) == len(w))
+              .items() if n >= 3}
+    share = min(1.0, sum((n - 1) * len(w) for w, n in reused.items()) / han)
+    f.set("word_repeat", max(0.0, share - WORD_REPEAT_FREE), list(reused))
     par = [m.group(0)[:8] for m in PARALLEL.finditer(text)]
     f.set("parallelism", float(min(2, len(par))), par)
     f.set("exclaims", float(min(3, text.count("！") + text.count("!"))))

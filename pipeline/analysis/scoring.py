@@ -18,6 +18,7 @@ from zhufu.pipeline.analysis.weights import DIMENSIONS, JudgeWeights
 FEATURE_TEXT: dict[str, tuple[str, str]] = {
     "lexical_diversity": ("用词丰富", "用词单调"),
     "repetition": ("", "内容重复"),
+    "word_repeat": ("", "同一个词反复使用"),
     "punct_issues": ("", "标点使用不当"),
     "truncated": ("", "句子不完整，疑似被截断"),
     "latin_ratio": ("", "夹杂外文或乱码"),

@@ -57,7 +57,7 @@ def _default_weights() -> dict[str, dict[str, float]]:
             "repetition": -3.0, "punct_issues": -0.4, "truncated": -1.5, "latin_ratio": -2.0,
             "markdown": -1.0, "no_terminal_punct": -0.2, "empty": -3.0, "emoji": -0.3,
             "preamble": -1.0, "several_greetings": -1.0, "meta": -0.5, "sentences": 0.15,
-            "format_marks": -0.8, "comma_chain": -0.05, "emoji_end": -0.2,
+            "format_marks": -0.8, "comma_chain": -0.05, "emoji_end": -0.2, "word_repeat": -8.0,
         },
         "creativity": {
             "simile": 0.3, "imagery": 0.35, "parallelism": 0.3, "idioms": 0.2,
@@ -66,6 +66,7 @@ def _default_weights() -> dict[str, dict[str, float]]:
             "repetition": -1.5, "generic_opening": -0.2, "abstract_ratio": -0.4,
             "filler": -0.1, "four_char_clauses": -0.2, "imagery_chars": 0.3, "scene_then_wish": 0.2,
             "and_lists": -0.1, "semicolons": 0.1, "everyday": 0.15, "opens_with_wish": -0.2,
+            "word_repeat": -6.0,
         },
         "emotional_resonance": {
             "emotion": 0.3, "address_opener": 0.8, "first_person": 0.3, "recipient_named": 0.2,

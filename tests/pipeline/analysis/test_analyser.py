@@ -109,6 +109,20 @@ def test_template_scores_below_crafted_greeting_of_same_length() -> None:
     assert c.overall > t.overall
 
 
+def test_word_repetition_is_penalised_where_trigrams_miss_it() -> None:
+    """A greeting that says the same word over and over scores below the same greeting
+    written out; a few reused words in a good greeting (similes with 像…一样) barely count."""
+    plain = "老师，谢谢您这些年的耐心，把我们一个个从懵懂的孩子带成了大人。节日快乐！"
+    looped = "老师，谢谢您，谢谢您对我们的付出，谢谢您的辛苦，真的非常谢谢您。节日快乐！"
+    a, b = analyse("教师节祝福语", plain), analyse("教师节祝福语", looped)
+    assert a.features["word_repeat"] == 0 and b.features["word_repeat"] > 0.1
+    assert "谢谢您" in b.evidence["word_repeat"]
+    assert b.dimensions["language_quality"].score < a.dimensions["language_quality"].score - 1
+    assert b.overall < a.overall and "同一个词反复使用" in b.dimensions["language_quality"].reason
+    similes = "生日快乐！愿你的每一天都像蛋糕一样甜，像星星一样亮，像风一样自由。"
+    assert analyse("生日祝福语", similes).features["word_repeat"] < 0.05
+
+
 def test_requested_length_is_respected() -> None:
     four = analyse("新婚四字祝福语", "百年好合")
     long = analyse("新婚四字祝福语",
