@@ -59,6 +59,7 @@ FEATURE_TEXT: dict[str, tuple[str, str]] = {
     "length_log": ("篇幅充实", ""),
     **{f"len_rel_{i}": ("篇幅与请求相称", "篇幅与请求不相称") for i in range(9)},
     "too_short": ("", "过于简短"),
+    "short_as_asked": ("简短而不落俗套，正合请求", ""),
     "too_long": ("", "过于冗长"),
     "query_injection": ("", "请求中含有针对评审的指令"),
     "sentences": ("句子层次分明", ""),

@@ -86,7 +86,7 @@ def _default_weights() -> dict[str, dict[str, float]]:
             # length relative to the query's request, by band (see features.LENGTH_BANDS)
             "len_rel_0": -0.6, "len_rel_1": -0.4, "len_rel_2": -0.2, "len_rel_3": -0.1,
             "len_rel_4": 0.0, "len_rel_5": 0.0, "len_rel_6": 0.0, "len_rel_7": 0.0,
-            "len_rel_8": -0.2,
+            "len_rel_8": -0.2, "short_as_asked": 0.2,
         },
     }
 

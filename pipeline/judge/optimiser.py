@@ -190,7 +190,7 @@ class Scorer:
 
 #: Features that measure length alone (their weights are what ``length_cap`` bounds).
 LENGTH_FEATURES = frozenset({"length_log", "length_fit", "too_short", "too_long",
-                             *(f"len_rel_{i}" for i in range(9))})
+                             "short_as_asked", *(f"len_rel_{i}" for i in range(9))})
 
 
 def fit_weights(weights: JudgeWeights, examples: Sequence[Example], steps: int = 60,

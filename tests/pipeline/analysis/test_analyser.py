@@ -123,6 +123,18 @@ def test_word_repetition_is_penalised_where_trigrams_miss_it() -> None:
     assert analyse("生日祝福语", similes).features["word_repeat"] < 0.05
 
 
+def test_a_short_fresh_answer_to_a_short_request_is_credited() -> None:
+    """``short_as_asked`` fires for a short greeting without stock wishes answering a query
+    that asks for a short one, and only then; it adds to content richness."""
+    fresh = "秋夜月正圆，替我给您捎句谢谢。"
+    asked = analyse("中秋节给老师的祝福 简短", fresh)
+    assert asked.features["short_as_asked"] == 1
+    assert analyse("中秋节给老师的祝福", fresh).features["short_as_asked"] == 0
+    stock = analyse("中秋节给老师的祝福 简短", "祝您中秋快乐，万事如意，心想事成！")
+    assert stock.features["short_as_asked"] == 0
+    assert "short_as_asked" in asked.dimensions["content_richness"].contributions
+
+
 def test_requested_length_is_respected() -> None:
     four = analyse("新婚四字祝福语", "百年好合")
     long = analyse("新婚四字祝福语",
