@@ -5,7 +5,10 @@ shipped judge (``zhufu.pipeline.rewards.judge_reward.judge_reward()``, the funct
 ``rewards: [{name: judge}]`` builds; ``--reward format`` for the format rule) — batch,
 generations and completion length; each runs in its own process, alternating, and the time
 of ``trainer.train()`` divided by the steps is compared (set-up, model loading and
-registration excluded from both), wall and CPU; the order alternates each repeat.
+registration excluded from both), wall and CPU; the order alternates each repeat. Both run
+the same TRL config (checked: the bench stops if any field but those in :data:`MAY_DIFFER`
+differs), checkpoints included: ``zhufu grpo`` always checkpoints, and with fewer steps than
+``save_steps`` Trainer writes one checkpoint at the last step, so the bare script does too.
 Zhufu's side adds what ``zhufu grpo`` adds per step: the
 reward guard and clock, the readable-share monitor, the MLflow metrics callback. Aim: the
 median of the per-repeat ratios ≤ 1.03. The last line printed is the figures as one JSON
@@ -27,6 +30,22 @@ import time
 
 SETTINGS = {"batch_size": 8, "num_generations": 4, "max_completion_length": 32,
             "learning_rate": 1e-5, "beta": 0.001}
+#: The TRL config fields the two sides may set differently: where each writes, and the
+#: reward weights (``None`` on the bare side is TRL's all-ones, which Zhufu spells out).
+MAY_DIFFER = {"output_dir", "logging_dir", "reward_weights"}
+#: The TRL config the side running in this process trained with (``trainer.args``).
+ARGS: dict[str, object] = {}
+
+
+def config_differences(bare: dict[str, object], zhufu: dict[str, object]) -> list[str]:
+    """``field: bare value != zhufu value`` for each TRL config field the sides set apart
+    (other than :data:`MAY_DIFFER`): a fair comparison has none.
+
+    >>> config_differences({"seed": 0, "output_dir": "a"}, {"seed": 1, "output_dir": "b"})
+    ['seed: 0 != 1']
+    """
+    return [f"{k}: {bare.get(k)!r} != {zhufu.get(k)!r}" for k in sorted(set(bare) | set(zhufu))
+            if k not in MAY_DIFFER and bare.get(k) != zhufu.get(k)]
 
 
 def bare_reward(name: str) -> object:
@@ -53,21 +72,25 @@ def bare(steps: int, reward: str) -> tuple[float, float]:
     path = tiny_policy_path()
     data = Dataset.from_list([{"prompt": p.messages, "query": p.query} for p in load_prompts()])
     with tempfile.TemporaryDirectory() as out:
+        # Checkpoints as ``zhufu grpo`` takes them (every save_steps, kept 2): with steps
+        # below save_steps, Trainer still writes one at the last step on both sides.
         args = GRPOConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=8,
                           num_generations=4, max_completion_length=32, learning_rate=1e-5,
                           beta=0.001, logging_steps=1, report_to="none", bf16=False,
-                          use_cpu=True, save_strategy="no", temperature=1.0,
-                          dataloader_num_workers=0, seed=0)
+                          use_cpu=True, save_strategy="steps", save_steps=10 * steps,
+                          save_total_limit=2, temperature=1.0, dataloader_num_workers=0,
+                          seed=0)
         trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(
             path, dtype=torch.float32), reward_funcs=[bare_reward(reward)], args=args,
             train_dataset=data, processing_class=load_tokenizer(str(path)))
         started, cpu = time.perf_counter(), time.process_time()
         trainer.train()
+        ARGS.update(trainer.args.to_dict())
         return (time.perf_counter() - started) / steps, (time.process_time() - cpu) / steps
 
 
 def zhufu(steps: int, reward: str) -> tuple[float, float]:
-    """The same through ``zhufu grpo``'s stage (guarded rewards, MLflow, checkpoints off)."""
+    """The same through ``zhufu grpo``'s stage (guarded rewards, monitor, MLflow)."""
     import trl
 
     from zhufu.pipeline.config import GRPOConfig, RewardSpec
@@ -82,6 +105,7 @@ def zhufu(steps: int, reward: str) -> tuple[float, float]:
             return train(self, *args, **kwargs)
         finally:
             cpu.append(time.process_time() - started)
+            ARGS.update(self.args.to_dict())
 
     trl.GRPOTrainer.train = timed_train
     with tempfile.TemporaryDirectory() as ckpt:
@@ -100,7 +124,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.mode:
         wall, cpu = {"bare": bare, "zhufu": zhufu}[args.mode](args.steps, args.reward)
-        print(json.dumps({"s_per_step": wall, "cpu_s_per_step": cpu}))
+        print(json.dumps({"s_per_step": wall, "cpu_s_per_step": cpu, "args": ARGS},
+                         default=str))
         return
     load_before = os.getloadavg()[0]
     home = tempfile.mkdtemp(prefix="zhufu-bench-")
@@ -108,6 +133,7 @@ def main() -> None:
     env.pop("MLFLOW_TRACKING_URI", None)
     wall: dict[str, list[float]] = {"bare": [], "zhufu": []}
     cpu: dict[str, list[float]] = {"bare": [], "zhufu": []}
+    configs: dict[str, dict[str, object]] = {}
     for repeat in range(args.repeats):
         # Alternate which side goes first, so a drift in the machine's load hits both alike.
         for mode in ("bare", "zhufu") if repeat % 2 == 0 else ("zhufu", "bare"):
@@ -116,6 +142,11 @@ def main() -> None:
                                  env=env, check=True,
                                  capture_output=True, text=True).stdout
             figures = json.loads(out.strip().splitlines()[-1])
+            configs[mode] = figures["args"]
+            if len(configs) == 2 and (differ := config_differences(configs["bare"],
+                                                                   configs["zhufu"])):
+                raise SystemExit("the two sides trained with different TRL configs, so the "
+                                 "comparison is unfair: " + "; ".join(differ))
             wall[mode].append(figures["s_per_step"])
             cpu[mode].append(figures["cpu_s_per_step"])
             print(f"{mode:6s} {wall[mode][-1]:.3f} s/step, CPU {cpu[mode][-1]:.3f} s/step",
