@@ -13,10 +13,16 @@ def fit(trainer: Any, stage: str, **train_kwargs: Any) -> tuple[int, float, floa
     """``trainer.train(**train_kwargs)``; returns (optimizer steps, training loss, seconds).
 
     A loss that is not finite is a :class:`~zhufu.pipeline.errors.ConfigError`: the run
-    diverged and the learning rate is the knob to turn.
+    diverged and the learning rate is the knob to turn. Metrics a callback still holds
+    (:func:`mlflow_metrics_callback`) are sent even when training raises.
     """
     started = time.perf_counter()
-    output = trainer.train(**train_kwargs)
+    try:
+        output = trainer.train(**train_kwargs)
+    finally:  # a run that fails mid-way still records the metrics of its last steps
+        for callback in trainer.callback_handler.callbacks:
+            if callable(getattr(callback, "flush", None)):
+                callback.flush()
     seconds = time.perf_counter() - started
     steps, loss = int(output.global_step), float(output.training_loss)
     if not math.isfinite(loss):
@@ -25,9 +31,20 @@ def fit(trainer: Any, stage: str, **train_kwargs: Any) -> tuple[int, float, floa
     return steps, loss, seconds
 
 
-def mlflow_metrics_callback(prefix: str = "train/") -> Any:
-    """A Trainer callback sending every logged number to the active MLflow run (through
-    MLflow's background logger: the step does not wait for the write), plus tokens/s.
+#: Seconds the MLflow callback gathers logged steps before sending them as one batch.
+FLUSH_S = 10.0
+
+
+def mlflow_metrics_callback(prefix: str = "train/", flush_s: float = FLUSH_S) -> Any:
+    """A Trainer callback sending every logged number to the active MLflow run, plus
+    tokens/s.
+
+    Steps are gathered and sent as one batch (:func:`zhufu.pipeline.tracking.log_metric_history`,
+    each step keeping its own step number and time) at most every ``flush_s`` seconds, at
+    each checkpoint and when training ends (:func:`fit` also sends them when it raises),
+    through MLflow's background logger: the step does not wait for the write. One batch per
+    step cost ~0.03 s of CPU a step against the local store (profiled, issue 15); with steps
+    longer than ``flush_s`` every step is still sent as it is logged.
 
     TRL's GRPO logs ``num_tokens`` (cumulative tokens seen, summed over every process); the
     callback turns it into ``tokens_per_s`` over the interval since the previous log and, when
@@ -41,6 +58,8 @@ def mlflow_metrics_callback(prefix: str = "train/") -> Any:
     class MLflowMetrics(TrainerCallback):
         def __init__(self) -> None:
             self._last: tuple[float, float] | None = None
+            self._pending: list[tuple[int, float, dict[str, float]]] = []
+            self._sent = time.perf_counter()
 
         def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
             if not logs or not state.is_world_process_zero:
@@ -56,8 +75,22 @@ def mlflow_metrics_callback(prefix: str = "train/") -> Any:
                         metrics[f"{prefix}tokens_per_s_per_gpu"] = rate / max(
                             1, args.world_size)
                 self._last = (now, float(tokens))
-            # queued, not written in the step (0.3 s a step at load 7 on 2 cores, profiled);
-            # the run's end flushes the queue
-            tracking.log_metrics(metrics, step=state.global_step, wait=False)
+            self._pending.append((state.global_step, time.time(), metrics))
+            if now - self._sent >= flush_s:
+                self.flush()
+
+        def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
+            self.flush()
+
+        def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            self.flush()
+
+        def flush(self) -> None:
+            """Queue the gathered steps to MLflow's background logger (the run's end
+            flushes that queue)."""
+            pending, self._pending = self._pending, []
+            self._sent = time.perf_counter()
+            if pending:
+                tracking.log_metric_history(pending, wait=False)
 
     return MLflowMetrics()
