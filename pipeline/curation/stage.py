@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zhufu.pipeline import gcscope
 from zhufu.pipeline.config import CurateConfig, RewardModelConfig
 from zhufu.pipeline.curation import candidates as C
 from zhufu.pipeline.curation import shards
@@ -149,6 +150,14 @@ async def curate_async(cfg: CurateConfig, backend: ChatBackend | None = None, *,
     shard = shards.check_shard(shard, cfg.shards)
     if cfg.shards > 1 and shard is None:
         return await _curate_every_shard(cfg, backend, policy_backend, progress, reuse_parts)
+    with gcscope.fewer_collections():
+        return await _curate_part(cfg, backend, policy_backend, progress, shard)
+
+
+async def _curate_part(cfg: CurateConfig, backend: ChatBackend | None,
+                       policy_backend: ChatBackend | None, progress: bool,
+                       shard: int | None) -> CurationOutcome:
+    """The whole work of an unsharded run, or of shard ``shard``'s part."""
     from tqdm.auto import tqdm
 
     import zhufu.pipeline.curation.offline_tasks  # noqa: F401 - registers the offline kinds
