@@ -40,13 +40,13 @@ class Journal:
         self.path = Path(path)
         self.records: dict[str, dict[str, Any]] = {}
         self.dropped_lines = 0
-        self._pending: list[tuple[str, asyncio.Future[None]]] = []
+        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
         self._flushing = False
         self._load()
-        self._fh = self.path.open("a", encoding="utf-8")
+        self._fh = self.path.open("ab")  # lines are UTF-8 JSON bytes already
         if self.path.stat().st_size == 0:
             header = {"kind": "header", "version": JOURNAL_VERSION}
-            self._fh.write(json.dumps(header) + "\n")
+            self._fh.write(json.dumps(header).encode("utf-8") + b"\n")
             self._sync()
 
     # -- reading -----------------------------------------------------------------------------
@@ -100,7 +100,7 @@ class Journal:
     async def append(self, key: str, kind: str, **payload: Any) -> dict[str, Any]:
         """Record ``payload`` under ``key``; returns once the line is on disk."""
         record = {"key": key, "kind": kind, **payload}
-        line = fastjson.dumps(record).decode("utf-8") + "\n"
+        line = fastjson.dumps(record) + b"\n"
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((line, future))
         self.records[key] = record
@@ -115,7 +115,7 @@ class Journal:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    self._fh.write("".join(line for line, _ in batch))
+                    self._fh.write(b"".join([line for line, _ in batch]))
                     await asyncio.to_thread(self._sync)
                 except OSError as e:
                     for _, future in batch:

@@ -71,11 +71,18 @@ class RequestKeys:
     canonical JSON put together, byte for byte (sorted keys, ``backend`` < ``request``)."""
 
     def __init__(self, identity: dict[str, Any]) -> None:
-        self._head = b'{"backend":' + fastjson.canonical(identity) + b',"request":'
+        self._head = hashlib.sha256(b'{"backend":' + fastjson.canonical(identity)
+                                    + b',"request":')
 
     def __call__(self, request: ChatRequest) -> str:
-        fields = {f.name: getattr(request, f.name) for f in _fields(type(request))}
-        return hashlib.sha256(self._head + fastjson.canonical(fields) + b"}").hexdigest()
+        if type(request) is ChatRequest:  # a plain dataclass: its __dict__ is its fields
+            fields = vars(request)
+        else:
+            fields = {f.name: getattr(request, f.name) for f in _fields(type(request))}
+        digest = self._head.copy()
+        digest.update(fastjson.canonical(fields))
+        digest.update(b"}")
+        return digest.hexdigest()
 
 
 @functools.cache
