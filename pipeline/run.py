@@ -108,8 +108,10 @@ class RunSettings:
     curate_samples: int = 2
     rm_epochs: float = 2.0
     judge_rounds: int = 3
-    #: ``zhufu run``'s --grpo-steps default; 40 steps cut the wrong-occasion share further
-    #: (0.31 -> 0.14 vs 0.26 with 30) at ~25 % more GRPO time (docs/policy.md).
+    #: ``zhufu run``'s --grpo-steps default. 40 steps once cut the wrong-occasion share to
+    #: 0.14 (0.26 with 30), but with the wider occasion and recipient knowledge four one-seed
+    #: runs gave 40 steps no clear gain (win 0.48-0.51 vs 0.50-0.51, wrong occasion 0.33 vs
+    #: 0.30) for a third more GRPO steps (docs/policy.md).
     grpo_steps: int = 30
     #: GRPO step size, KL weight and completions per step (8 prompts x 4 generations); the
     #: rest comes from the ``tiny`` preset. A larger step (the preset's 1e-3) drove the
