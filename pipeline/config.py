@@ -343,6 +343,9 @@ class RewardSpec(Strict):
     name: RewardName
     weight: float = Field(1.0, ge=0)
     model: str | None = Field(None, description="judge / rm: path or models:/ URI.")
+    guard: bool = Field(True, description="rm: score text that is not a greeting (the judge's "
+                        "degeneracy signals) below every greeting of its batch; false = the "
+                        "model's raw score (docs/reward-model.md).")
 
 
 def vllm_root_url(url: str) -> str:

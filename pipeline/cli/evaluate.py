@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -122,12 +122,22 @@ def judge(
     good: Annotated[list[str] | None, typer.Option(
         "--good", help="More good greetings for the degenerate AUC: the chosen side of "
         "ShareGPT preference pairs (path or s3://), repeatable.")] = None,
+    held_out: Annotated[str | None, typer.Option(
+        "--held-out", help="Preference pairs (ShareGPT path or s3://): also report pair "
+        "accuracy on the split `zhufu train-rm` holds out of them (--eval-fraction, --seed), "
+        "e.g. the paper's reward_data_train.json; their chosen texts join the good greetings "
+        "of the degenerate AUC, as in train-rm's suite/degenerate_auc.")] = None,
+    eval_fraction: Annotated[float, typer.Option(
+        "--eval-fraction", help="train-rm's evalFraction for --held-out.")] = 0.2,
+    seed: Annotated[int, typer.Option("--seed", help="train-rm's seed for --held-out.")] = 0,
     json_out: Annotated[Path | None, typer.Option(
         "--json", help="Also write the full report (with the worst items) as JSON.")] = None,
 ) -> None:
     """Test a judge before optimising against it: run it over the project's principle pairs
     and degenerate set and print, per kind, the share of degenerate answers labelled bad, the
-    AUC of good greetings against them, and pair / label accuracy on the principle pairs."""
+    AUC of good greetings against them, and pair / label accuracy on the principle pairs.
+    A reward model (``rm:``) is reported twice: its raw score, and the score GRPO's ``rm``
+    reward optimises (raw, with the degeneracy guard: docs/reward-model.md)."""
     from zhufu.pipeline.errors import ConfigError
     from zhufu.pipeline.evaluation import judge_suite as S
     from zhufu.pipeline.judge.testsets import SPLITS
@@ -136,14 +146,29 @@ def judge(
     unknown = [s for s in splits if s not in SPLITS]
     if unknown:
         raise ConfigError(f"--split {unknown[0]!r}: use one of {', '.join(SPLITS)}")
-    scorer = S.rm_scorer(judge[3:]) if judge.startswith("rm:") else S.judge_scorer(
-        judge, progress=True)
+    if not 0 < eval_fraction < 1:
+        raise ConfigError(f"--eval-fraction must be in (0, 1), got {eval_fraction}")
     goods = [g for uri in good or [] for g in S.chosen_of(uri)]
-    report = {"judge": judge, **S.run_suite(scorer, goods, splits)}
-    failures = report["failures"]
-    typer.echo(f"judge {judge}" + (f" ({failures} failed judgements, scored neutral)"
-                                   if failures else ""))
-    typer.echo(S.format_report(report))
+    pairs = S.held_out_pairs(held_out, eval_fraction, seed) if held_out else []
+    goods += [(p.query, p.chosen) for p in pairs]
+    if judge.startswith("rm:"):
+        raw = S.cached(S.rm_scorer(judge[3:]))
+        guarded = S.guarded_scorer(raw, S.guard_floor(raw))
+        report: dict[str, Any] = {"judge": judge, **S.run_suite(raw, goods, splits, pairs)}
+        report["guarded"] = S.run_suite(guarded, goods, splits, pairs)
+        report["guarded"]["vetoed"] = guarded.vetoed  # type: ignore[attr-defined]
+        typer.echo(f"reward model {judge[3:]}: raw score")
+        typer.echo(S.format_report(report))
+        typer.echo(f"\nreward model {judge[3:]}: as GRPO's rm reward (degeneracy guard on: "
+                   f"{report['guarded']['vetoed']} texts vetoed)")
+        typer.echo(S.format_report(report["guarded"]))
+    else:
+        report = {"judge": judge, **S.run_suite(S.judge_scorer(judge, progress=True), goods,
+                                                splits, pairs)}
+        failures = report["failures"]
+        typer.echo(f"judge {judge}" + (f" ({failures} failed judgements, scored neutral)"
+                                       if failures else ""))
+        typer.echo(S.format_report(report))
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")

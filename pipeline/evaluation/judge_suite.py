@@ -15,7 +15,10 @@ judge or reward model, so that its holes show up here instead of in the policy:
 
 A *scorer* is any function ``(pairs of (query, text)) -> (scores, labels or None)``: a judge
 (:func:`judge_scorer`) gives both; a reward model (:func:`rm_scorer`) gives scores only, so
-its label figures are left out.
+its label figures are left out. :func:`guarded_scorer` turns a reward model's scorer into
+what GRPO's ``rm`` reward optimises (its degeneracy guard, :mod:`zhufu.pipeline.rewards.guard`),
+so both can be reported side by side. :func:`preference_report` adds pair accuracy on
+held-out preference pairs (the paper's), overall and on near-same-length pairs.
 """
 
 from __future__ import annotations
@@ -71,6 +74,45 @@ def rm_scorer(spec: str) -> Scorer:
                                               [t for _, t in texts])], None
 
     return score
+
+
+def guarded_scorer(scorer: Scorer, model_floor: float) -> Scorer:
+    """A reward model's ``scorer`` with the ``rm`` reward's degeneracy guard applied to each
+    call's scores (:func:`zhufu.pipeline.rewards.guard.guard`); ``vetoed`` on the returned
+    function counts the texts it vetoed."""
+    from zhufu.pipeline.rewards.guard import guard
+
+    def score(texts: Texts) -> tuple[list[float], list[int] | None]:
+        raw, _ = scorer(texts)
+        out = guard([q for q, _ in texts], [t for _, t in texts], raw, model_floor)
+        score.vetoed += out.n_vetoed  # type: ignore[attr-defined]
+        return out.scores, None
+
+    score.vetoed = 0  # type: ignore[attr-defined]
+    return score
+
+
+def cached(scorer: Scorer) -> Scorer:
+    """``scorer`` that scores each distinct text once over all its calls (scores only: for
+    a reward model, whose raw and guarded reports then share one scoring pass)."""
+    table: dict[tuple[str, str], float] = {}
+
+    def score(texts: Texts) -> tuple[list[float], list[int] | None]:
+        todo = [t for t in dict.fromkeys(texts) if t not in table]
+        if todo:
+            table.update(zip(todo, scorer(todo)[0], strict=True))
+        return [table[t] for t in texts], None
+
+    return score
+
+
+def guard_floor(scorer: Scorer) -> float:
+    """The degeneracy guard's model floor for a reward model's ``scorer``: its lowest score
+    on the project's good greetings minus the guard's margin
+    (:func:`zhufu.pipeline.rewards.guard.reference_floor`)."""
+    from zhufu.pipeline.rewards.guard import reference_floor
+
+    return reference_floor(scorer(project_goods())[0])
 
 
 def scored_once(scorer: Scorer, texts: Texts) -> Scorer:
@@ -176,18 +218,52 @@ def pairs_report(scorer: Scorer, pairs: Sequence[PrinciplePair] | None = None
     return report
 
 
+def preference_report(scorer: Scorer, pairs: Sequence[Any]) -> dict[str, Any]:
+    """Pair accuracy (the chosen text scored higher; a tie counts ½) on preference pairs
+    (``.query``, ``.chosen``, ``.rejected``): ``acc`` overall and ``acc_near`` on
+    near-same-length pairs, with their counts, and how many chosen and rejected texts the
+    degeneracy guard would veto (``vetoed_chosen``, ``vetoed_rejected``)."""
+    from zhufu.pipeline.rewards.guard import vetoes
+
+    if not pairs:
+        raise ValueError("preference_report: no pairs")
+    n = len(pairs)
+    texts = [(p.query, p.chosen) for p in pairs] + [(p.query, p.rejected) for p in pairs]
+    scores, _ = scorer(texts)
+    chosen, rejected = scores[:n], scores[n:]
+    near = [i for i, m in enumerate(M.near_same_length(
+        [len(p.chosen) for p in pairs], [len(p.rejected) for p in pairs])) if m]
+    vetoed = vetoes([q for q, _ in texts], [t for _, t in texts])
+    return {"n": n, "acc": M.pair_accuracy(chosen, rejected), "n_near": len(near),
+            "acc_near": M.pair_accuracy([chosen[i] for i in near], [rejected[i] for i in near]),
+            "vetoed_chosen": sum(vetoed[:n]), "vetoed_rejected": sum(vetoed[n:])}
+
+
+def held_out_pairs(uri: str, eval_fraction: float = 0.2, seed: int = 0) -> list[Any]:
+    """The preference pairs ``zhufu train-rm`` holds out of the file at ``uri`` with the same
+    ``evalFraction`` and ``seed`` (the pairs its reported accuracy is measured on)."""
+    from zhufu.pipeline.data import load_pairs
+    from zhufu.pipeline.train.reward_model import split_pairs
+
+    return split_pairs(load_pairs(uri), eval_fraction, seed)[1]
+
+
 def run_suite(scorer: Scorer, extra_goods: Sequence[tuple[str, str]] = (),
-              splits: tuple[str, ...] = SPLITS) -> dict[str, Any]:
+              splits: tuple[str, ...] = SPLITS, held_out: Sequence[Any] = ()) -> dict[str, Any]:
     """Both reports on the given splits, every text scored in one call (the degenerate AUC
-    counts ``extra_goods`` among the good greetings)."""
+    counts ``extra_goods`` among the good greetings); with ``held_out`` preference pairs,
+    also their :func:`preference_report` (``held_out_pairs``)."""
     goods = list(dict.fromkeys([*project_goods(), *extra_goods]))
     items, pairs = degenerate_items(splits), principle_pairs(splits)
     texts = [(d.query, d.response) for d in items] + goods
     texts += [(p.query, t) for p in pairs for t in (p.good, p.bad)]
+    texts += [(p.query, t) for p in held_out for t in (p.chosen, p.rejected)]
     once = scored_once(scorer, texts)
-    return {"degenerate": degenerate_report(once, goods, items),
-            "pairs": pairs_report(once, pairs),
-            "failures": getattr(once, "failures", 0)}
+    report = {"degenerate": degenerate_report(once, goods, items),
+              "pairs": pairs_report(once, pairs)}
+    if held_out:
+        report["held_out_pairs"] = preference_report(once, held_out)
+    return {**report, "failures": getattr(once, "failures", 0)}
 
 
 def _f(x: Any) -> str:
@@ -197,7 +273,14 @@ def _f(x: Any) -> str:
 def format_report(report: dict[str, Any]) -> str:
     """The suite's figures as plain-text tables (one line per kind)."""
     deg, pairs = report["degenerate"], report["pairs"]
-    lines = [f"degenerate set: n={deg['n']}  bad_share={_f(deg.get('bad_share', '-'))}  "
+    lines = []
+    if "held_out_pairs" in report:
+        h = report["held_out_pairs"]
+        lines.append(f"held-out preference pairs: n={h['n']}  acc={_f(h['acc'])}  "
+                     f"near-same-length n={h['n_near']} acc={_f(h['acc_near'])}  "
+                     f"(guard would veto {h['vetoed_chosen']} chosen, {h['vetoed_rejected']} "
+                     "rejected)")
+    lines += [f"degenerate set: n={deg['n']}  bad_share={_f(deg.get('bad_share', '-'))}  "
              f"AUC vs {deg['n_good']} good greetings={_f(deg['auc'])}  "
              f"(good median score {_f(deg['good_median'])}, degenerate max "
              f"{_f(deg['max_score'])})"]
@@ -222,5 +305,7 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Scorer", "chosen_of", "degenerate_report", "format_report", "judge_scorer",
-           "pairs_report", "project_goods", "rm_scorer", "run_suite", "scored_once"]
+__all__ = ["Scorer", "cached", "chosen_of", "degenerate_report", "format_report", "guard_floor",
+           "guarded_scorer",
+           "held_out_pairs", "judge_scorer", "pairs_report", "preference_report",
+           "project_goods", "rm_scorer", "run_suite", "scored_once"]

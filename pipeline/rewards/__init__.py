@@ -3,7 +3,8 @@
 - :mod:`.rules`: format, length and repetition rules in [0, 1];
 - :mod:`.judge_reward`: the trained judge (overall score mapped to [0, 1], or its verdict);
 - :mod:`.rm`: a trained reward model (local dir or MLflow URI) — ``rm_reward(spec)``, and
-  ``score_texts`` for scoring (query, response) pairs directly.
+  ``score_texts`` for scoring (query, response) pairs directly; ``rm_reward`` applies
+  :mod:`.guard` by default (text that is not a greeting scores below every greeting).
 
 **What a failed reward gives.** A reward function may return ``None`` for a completion it
 could not score (the judge's call failed, its reply was unreadable), and the GRPO guard

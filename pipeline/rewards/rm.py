@@ -8,6 +8,11 @@ its tokenizer, loaded by :func:`zhufu.pipeline.models.load_reward_model` from a 
 The input format is fixed by :func:`encode` and used both in training
 (:mod:`zhufu.pipeline.train.reward_model`) and here, so a model scores text exactly as it was
 trained on it.
+
+:func:`rm_reward`, the GRPO reward, applies the degeneracy guard by default
+(:mod:`zhufu.pipeline.rewards.guard`): a completion that is not a greeting (punctuation soup,
+a greeting written twice, shuffled characters…) gets a score below every greeting of its
+call, whatever the model thinks of it; a clean greeting keeps the model's score.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 #: Loaded models by (spec, device), so a reward function called every GRPO step loads its
 #: model once per process.
 _CACHE: dict[tuple[str, str], tuple[Any, Any]] = {}
+#: The guard's model floor by (spec, device), computed once per process.
+_FLOORS: dict[tuple[str, str], float] = {}
 _LOCK = threading.Lock()
 
 
@@ -132,24 +139,72 @@ def score_texts(model_spec: str, queries: Sequence[str], responses: Sequence[str
     return score_with(model, tokenizer, queries, responses, batch_size=batch_size)
 
 
-def rm_reward(model_spec: str, batch_size: int = 32) -> Callable[..., list[float]]:
+def model_floor(model_spec: str) -> float:
+    """The guard's model floor for ``model_spec``: the lowest score it gives the project's
+    own good greetings, minus :data:`zhufu.pipeline.rewards.guard.MARGIN` (computed on the
+    first call, then reused)."""
+    from zhufu.pipeline.evaluation.judge_suite import guard_floor, rm_scorer
+    from zhufu.pipeline.hardware import rank_device
+
+    key = (model_spec, rank_device())
+    if key not in _FLOORS:
+        _FLOORS[key] = guard_floor(rm_scorer(model_spec))
+    return _FLOORS[key]
+
+
+def guarded_scores(model_spec: str, queries: Sequence[str], responses: Sequence[str],
+                   batch_size: int = 32) -> Any:
+    """The model's scores after the degeneracy guard, as a
+    :class:`zhufu.pipeline.rewards.guard.Guarded` (scores and which were vetoed). The
+    degeneracy signals are computed in a thread while the model scores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from zhufu.pipeline.rewards.guard import apply_floor, vetoes
+
+    floor = model_floor(model_spec)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        vetoed = pool.submit(vetoes, queries, responses)
+        scores = score_texts(model_spec, queries, responses, batch_size=batch_size)
+        return apply_floor(scores, vetoed.result(), floor)
+
+
+def rm_reward(model_spec: str, batch_size: int = 32, guard: bool = True
+              ) -> Callable[..., list[float]]:
     """A TRL reward function ``(prompts, completions, **kwargs) -> list[float]`` from a model.
 
     Prompts and completions may be plain strings or chats (lists of ``{"role", "content"}``):
     the query is the last user message of the prompt, the response the last message of the
     completion. The model is loaded on the first call, then reused.
 
+    With ``guard`` (the default) the scores pass the degeneracy guard
+    (:func:`guarded_scores`): each call logs, through TRL's ``log_metric``, how many of its
+    completions were vetoed (``rm_vetoed``, TRL averages it over the logging step, and
+    ``rm_vetoed_share``), and the function's ``vetoed`` / ``scored`` attributes count them
+    over the run (in this process).
+
     >>> reward = rm_reward("tiny-rm")                    # doctest: +SKIP
     >>> reward(prompts=["生日祝福语"], completions=["生日快乐，万事如意！"])  # doctest: +SKIP
     [0.013]
     """
 
-    def reward_rm(prompts: Sequence[Any], completions: Sequence[Any], **_: Any) -> list[float]:
+    def reward_rm(prompts: Sequence[Any], completions: Sequence[Any], **kw: Any) -> list[float]:
         queries = [prompt_query(p) for p in prompts]
         responses = [message_text(c) for c in completions]
-        return score_texts(model_spec, queries, responses, batch_size=batch_size)
+        if not guard:
+            return score_texts(model_spec, queries, responses, batch_size=batch_size)
+        out = guarded_scores(model_spec, queries, responses, batch_size=batch_size)
+        reward_rm.vetoed += out.n_vetoed  # type: ignore[attr-defined]
+        reward_rm.scored += len(responses)  # type: ignore[attr-defined]
+        log_metric = kw.get("log_metric")
+        if log_metric is not None and responses:
+            log_metric("rm_vetoed", float(out.n_vetoed))
+            log_metric("rm_vetoed_share", out.n_vetoed / len(responses))
+        return out.scores
 
     reward_rm.__name__ = "rm"
+    reward_rm.vetoed = 0  # type: ignore[attr-defined]
+    reward_rm.scored = 0  # type: ignore[attr-defined]
+    reward_rm.guard = guard  # type: ignore[attr-defined]
     return reward_rm
 
 

@@ -14,7 +14,9 @@ from the newest one (model, optimizer, scheduler and step count) and ends at the
 ``max_steps``. Under ``torchrun`` every rank trains; the stage wrapper saves, registers and
 reports once, on rank 0. The readable share of the completions the rewards score is logged
 at every logging step (``train/readable_share``), with a warning when it falls
-(:mod:`zhufu.pipeline.train.readable_monitor`).
+(:mod:`zhufu.pipeline.train.readable_monitor`). An ``rm`` reward with its degeneracy guard
+on (the default) logs how many completions it vetoed per call (``train/rm_vetoed``,
+``train/rm_vetoed_share``) and the run's total on rank 0 (``reward_vetoed/rm``).
 """
 
 from __future__ import annotations
@@ -179,6 +181,8 @@ def grpo(cfg: GRPOConfig) -> StageOutput:
     failures: dict[str, int] = {}
     clock = RewardClock()  # reward seconds per step, logged next to TRL's step_time
     rewards, weights = build_rewards(cfg, failures, clock)  # judge / RM before the policy
+    guards = {f.__name__: f.__wrapped__ for f in rewards  # rm rewards with the guard on
+              if getattr(getattr(f, "__wrapped__", None), "guard", False)}
     monitor = ReadableMonitor()
     rewards[0] = monitored(rewards[0], monitor)  # logs train/readable_share every step
     import torch
@@ -230,6 +234,7 @@ def grpo(cfg: GRPOConfig) -> StageOutput:
     metrics = {"steps": float(steps), "train_loss": loss, "seconds": seconds,
                "resumed_from_step": float(resumed_at), **monitor.metrics(),
                **reward_time(clock, seconds, steps - resumed_at),
-               **{f"reward_failures/{k}": float(v) for k, v in failures.items()}}
+               **{f"reward_failures/{k}": float(v) for k, v in failures.items()},
+               **{f"reward_vetoed/{k}": float(f.vetoed) for k, f in guards.items()}}
     return StageOutput(metrics=metrics, trainer=trainer, register=Registration(
         cfg.register_as, alias=cfg.alias, tags=lineage_tags(cfg)))

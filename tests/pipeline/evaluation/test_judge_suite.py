@@ -10,8 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from zhufu.pipeline.evaluation.judge_suite import (
+    cached,
     degenerate_report,
     format_report,
+    guard_floor,
+    guarded_scorer,
     pairs_report,
     project_goods,
     run_suite,
@@ -86,3 +89,49 @@ def test_eval_judge_command_prints_kinds_and_writes_json(tmp_path: Path) -> None
     missing = subprocess.run([str(ZHUFU), "eval", "judge", "--judge", str(tmp_path / "x.json")],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "x.json" in missing.stderr
+
+
+def test_the_guard_closes_a_length_scorers_holes_without_flipping_clean_pairs() -> None:
+    from zhufu.pipeline.data import PreferencePair
+
+    calls: list[int] = []
+
+    def counting_length(texts: Sequence[tuple[str, str]]) -> tuple[list[float], None]:
+        calls.append(len(texts))
+        return length(texts)
+
+    raw = cached(counting_length)
+    guarded = guarded_scorer(raw, guard_floor(raw))
+    held_out = [PreferencePair("生日祝福语", "祝你生日快乐，愿你每天都开开心心！", "生日快乐！"),
+                PreferencePair("新年祝福语", "新年快乐！", "新年快乐新年快乐新年快乐新年快乐")]
+    before = run_suite(raw, splits=("final",), held_out=held_out)
+    after = run_suite(guarded, splits=("final",), held_out=held_out)
+    assert before["degenerate"]["by_kind"]["written_twice"]["auc"] < 0.5
+    assert after["degenerate"]["auc"] > before["degenerate"]["auc"]
+    assert after["degenerate"]["by_kind"]["written_twice"]["auc"] == 1.0
+    assert after["degenerate"]["good_median"] == before["degenerate"]["good_median"]
+    h0, h1 = before["held_out_pairs"], after["held_out_pairs"]
+    assert (h0["n"], h0["acc"], h1["acc"]) == (2, 0.5, 1.0)  # the repeated one is vetoed
+    assert (h1["vetoed_chosen"], h1["vetoed_rejected"]) == (0, 1)
+    assert guarded.vetoed > 0  # type: ignore[attr-defined]
+    assert len(calls) == 2  # the floor's greetings, then the suite's other texts: once each
+    assert "held-out preference pairs: n=2" in format_report(after)
+
+
+def test_eval_judge_reports_a_reward_model_raw_and_guarded(tmp_path: Path) -> None:
+    from zhufu.pipeline.data import PreferencePair
+    from zhufu.pipeline.data.writers import write_pairs
+
+    pairs = tmp_path / "pairs.json"
+    write_pairs([PreferencePair("生日祝福语", f"祝你生日快乐，第{i}年也开开心心！", "快乐")
+                 for i in range(10)], str(pairs))
+    out = tmp_path / "rm.json"
+    proc = subprocess.run([str(ZHUFU), "eval", "judge", "--judge", "rm:tiny-rm", "--split",
+                           "final", "--held-out", str(pairs), "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "raw score" in proc.stdout and "as GRPO's rm reward" in proc.stdout
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["held_out_pairs"]["n"] == 2  # round(0.2 × 10) held out, as train-rm does
+    assert report["guarded"]["degenerate"]["n"] == 178 and report["guarded"]["vetoed"] > 100
+    assert report["guarded"]["degenerate"]["auc"] > 0.97

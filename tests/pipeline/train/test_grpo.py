@@ -18,12 +18,12 @@ import pytest
 ZHUFU = str(Path(sys.executable).parent / "zhufu")
 
 
-def _grpo_cmd(ckpt: Path, steps: int, save_steps: int) -> list[str]:
+def _grpo_cmd(ckpt: Path, steps: int, save_steps: int,
+              rewards: str = "[{name: judge}, {name: format, weight: 0.5}]") -> list[str]:
     return [ZHUFU, "grpo", "--set", "policy=tiny", "--set", "preset=tiny",
             "--set", f"max_steps={steps}", "--set", f"save_steps={save_steps}",
             "--set", f"checkpoint_dir={ckpt}", "--set", "batch_size=4",
-            "--set", "max_completion_length=16",
-            "--set", "rewards=[{name: judge}, {name: format, weight: 0.5}]"]
+            "--set", "max_completion_length=16", "--set", f"rewards={rewards}"]
 
 
 @pytest.fixture
@@ -34,8 +34,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 def test_grpo_trains_and_registers(home: dict[str, str], tmp_path: Path) -> None:
-    proc = subprocess.run(_grpo_cmd(tmp_path / "ckpt", steps=2, save_steps=1), env=home,
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    rewards = ("[{name: judge}, {name: format, weight: 0.5}, "
+               "{name: rm, model: tiny-rm, weight: 0.1}]")
+    proc = subprocess.run(_grpo_cmd(tmp_path / "ckpt", steps=2, save_steps=1, rewards=rewards),
+                          env=home, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["stage"] == "grpo" and result["metrics"]["steps"] == 2.0
@@ -50,6 +52,11 @@ def test_grpo_trains_and_registers(home: dict[str, str], tmp_path: Path) -> None
     run = mlflow.get_run(result["mlflow_run_id"])
     assert "train/rewards/judge/mean" in run.data.metrics
     assert "train/kl" in run.data.metrics
+    # the rm reward's degeneracy guard: completions vetoed per call, and the run's total
+    # (the tiny policy writes untrained noise: nearly everything is vetoed)
+    assert 0 < run.data.metrics["train/rm_vetoed_share"] <= 1
+    assert run.data.metrics["train/rm_vetoed"] > 0
+    assert 0 < result["metrics"]["reward_vetoed/rm"] <= 2 * 4
     # reward seconds per step next to TRL's step time (issue 15 item 5)
     assert 0 < run.data.metrics["train/reward_seconds"] < run.data.metrics["train/step_time"]
     assert "train/tokens_per_s_per_gpu" not in run.data.metrics  # on CPU: no GPU figure
