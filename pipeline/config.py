@@ -284,7 +284,8 @@ class RewardModelConfig(StageConfig):
     degenerate_negatives: float = Field(
         0.0, ge=0, le=10, description="Extra training pairs per training pair: the chosen text "
         "against a degenerate corruption of itself (punctuation soup, repetition, shuffled, cut "
-        "off, echoed query…, see pipeline/judge/degenerate.py). Held-out pairs are untouched.")
+        "off, echoed query…, see pipeline/judge/degenerate.py; half the 'written twice' ones "
+        "double the rejected text instead). Held-out pairs are untouched.")
     register_as: str = "zhufu-reward"
     alias: str | None = Field("candidate", description="Alias set on the new version.")
 
@@ -343,9 +344,10 @@ class RewardSpec(Strict):
     name: RewardName
     weight: float = Field(1.0, ge=0)
     model: str | None = Field(None, description="judge / rm: path or models:/ URI.")
-    guard: bool = Field(True, description="rm: score text that is not a greeting (the judge's "
-                        "degeneracy signals) below every greeting of its batch; false = the "
-                        "model's raw score (docs/reward-model.md).")
+    guard: bool | None = Field(None, description="rm: score text that is not a greeting (the "
+                               "judge's degeneracy signals) below every greeting of its batch "
+                               "(unset = on); false = the model's raw score "
+                               "(docs/reward-model.md).")
 
 
 def vllm_root_url(url: str) -> str:

@@ -9,7 +9,8 @@ characters shuffled, a refusal or assistant meta-text.
 It is used to generate part of the degenerate test set (``testsets/degenerate.jsonl``, from
 the project's own good greetings) and the extra negatives of reward-model training
 (``degenerate_negatives`` in the reward-model config, from the training pairs' own chosen
-texts). Everything is seeded: the same arguments give the same text.
+texts, and half the ``written_twice`` ones from their rejected texts). Everything is
+seeded: the same arguments give the same text.
 
 >>> import random
 >>> make("written_twice", "生日祝福语", "生日快乐！", random.Random(0))

@@ -245,7 +245,7 @@ def make_reward(spec: RewardSpec) -> Callable[..., Any]:
         if not spec.model:
             raise ConfigError("rewards: 'rm' needs 'model' (a path or models:/zhufu-reward@…)")
         # a missing model fails here; the guard vetoes degenerate text (rewards/guard.py)
-        return rm_reward(str(resolve_model(spec.model)), guard=spec.guard)
+        return rm_reward(str(resolve_model(spec.model)), guard=spec.guard is not False)
     from zhufu.pipeline.rewards.rules import RULE_REWARDS
 
     return RULE_REWARDS[spec.name]

@@ -109,8 +109,12 @@ def baselines(train: Sequence[Any], held_out: Sequence[Any],
 
 def degenerate_training_pairs(pairs: Sequence[Any], per_pair: float, seed: int) -> list[Any]:
     """``round(per_pair × len(pairs))`` extra pairs: a training pair's chosen text against a
-    degenerate corruption of that same text (every kind of
-    :data:`zhufu.pipeline.judge.degenerate.KINDS` in turn).
+    degenerate corruption (every kind of :data:`zhufu.pipeline.judge.degenerate.KINDS` in
+    turn). Every corruption is of the chosen text itself, except that every other
+    ``written_twice`` one doubles the pair's *rejected* greeting instead: the paper's rejected
+    texts are about half as long as the chosen ones, so that doubled text is about as long as
+    the greeting it loses to, and length alone cannot win the pair (a doubled chosen text
+    always has the length a model trained on those pairs prefers).
 
     >>> from zhufu.pipeline.data import PreferencePair
     >>> extra = degenerate_training_pairs([PreferencePair("生日祝福", "生日快乐！", "快乐")], 2, 0)
@@ -118,11 +122,21 @@ def degenerate_training_pairs(pairs: Sequence[Any], per_pair: float, seed: int) 
     [('生日快乐！', True), ('生日快乐！', True)]
     """
     from zhufu.pipeline.data import PreferencePair
-    from zhufu.pipeline.judge.degenerate import degenerate_pairs
+    from zhufu.pipeline.judge.degenerate import degenerate_pairs, written_twice
 
     count = round(per_pair * len(pairs))
     rows = degenerate_pairs([p.query for p in pairs], [p.chosen for p in pairs], count, seed)
-    return [PreferencePair(q, chosen, bad) for q, chosen, bad, _ in rows if bad != chosen]
+    rejected = {(p.query, p.chosen): p.rejected for p in pairs}
+    rng = random.Random(seed)
+    out, doubled = [], 0
+    for q, chosen, bad, kind in rows:
+        if kind == "written_twice":
+            if doubled % 2 and rejected[(q, chosen)].strip():
+                bad = written_twice(q, rejected[(q, chosen)], rng)
+            doubled += 1
+        if bad != chosen:
+            out.append(PreferencePair(q, chosen, bad))
+    return out
 
 
 def suite_figures(model: Any, tokenizer: Any, held_out: Sequence[Any],

@@ -107,7 +107,7 @@ def test_the_guard_vetoes_what_the_judge_calls_degenerate_and_no_project_greetin
 def test_the_reward_spec_switches_the_guard(length_biased_rm: str) -> None:
     from zhufu.pipeline.train.grpo_setup import build_rewards
 
-    assert RewardSpec(name="rm", model="x").guard is True
+    assert RewardSpec(name="rm", model="x").guard is None  # unset: on (below)
     funcs, _ = build_rewards(GRPOConfig(rewards=[
         {"name": "rm", "model": length_biased_rm},
         {"name": "rm", "model": length_biased_rm, "guard": False}]), {})

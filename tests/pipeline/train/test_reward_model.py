@@ -87,11 +87,18 @@ def test_degenerate_training_pairs_pit_a_greeting_against_its_own_corruption() -
     extra = R.degenerate_training_pairs(train, 0.5, seed=1)
     assert len(extra) == 20 and R.degenerate_training_pairs(train, 0.0, seed=1) == []
     assert R.degenerate_training_pairs(train, 0.5, seed=1) == extra  # seeded
-    chosen = {(p.query, p.chosen) for p in train}
+    chosen = {(p.query, p.chosen): p.rejected for p in train}
     for p in extra:
         assert (p.query, p.chosen) in chosen and p.rejected != p.chosen
     bad = [p for p in extra if readability(p.query, p.rejected).readability < READABLE_AT]
     assert len(bad) >= 0.9 * len(extra), [p.rejected for p in extra if p not in bad]
+    # written twice: the chosen text doubled, and (every other one) the shorter rejected
+    # greeting doubled, about as long as the chosen text it loses to
+    many = R.degenerate_training_pairs(train, 2.0, seed=1)
+    twice = [p for p in many if p.rejected.replace("\n", "").replace(" ", "") in {
+        (t * 2) for t in (p.chosen, chosen[(p.query, p.chosen)])}]
+    own = [p for p in twice if p.rejected.startswith(p.chosen)]
+    assert len(twice) >= 6 and 0 < len(own) < len(twice)
 
 
 def test_char_rm_learns_a_marker_beyond_length() -> None:
