@@ -246,6 +246,12 @@ def stage_run(stage: str, config: BaseModel, run_name: str | None = None) -> Ite
 # Logging helpers: no-ops on every rank but global rank 0, which owns the stage's MLflow run.
 
 
+def _numbers(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric entries of ``metrics`` as floats (booleans and non-numbers left out)."""
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
 def log_metrics(metrics: Mapping[str, float], step: int | None = None,
                 wait: bool = True) -> None:
     """Log numeric metrics (non-numbers are skipped) at ``step`` on the active run.
@@ -257,8 +263,7 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None,
         return
     import mlflow
 
-    clean = {k: float(v) for k, v in metrics.items()
-             if isinstance(v, int | float) and not isinstance(v, bool)}
+    clean = _numbers(metrics)
     if clean:
         mlflow.log_metrics(clean, step=step, synchronous=wait)
 
@@ -278,8 +283,8 @@ def log_metric_history(rows: Sequence[tuple[int, float, Mapping[str, float]]],
     from mlflow.entities import Metric
 
     run = mlflow.active_run()
-    batch = [Metric(k, float(v), int(at * 1000), step) for step, at, metrics in rows
-             for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+    batch = [Metric(k, v, int(at * 1000), step) for step, at, metrics in rows
+             for k, v in _numbers(metrics).items()]
     if run is not None and batch:
         mlflow.MlflowClient().log_batch(run.info.run_id, metrics=batch, synchronous=wait)
 

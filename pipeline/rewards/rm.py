@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from zhufu.pipeline.rewards.guard import Guarded
 
 #: Loaded models by (spec, device), so a reward function called every GRPO step loads its
 #: model once per process.
@@ -153,7 +156,7 @@ def model_floor(model_spec: str) -> float:
 
 
 def guarded_scores(model_spec: str, queries: Sequence[str], responses: Sequence[str],
-                   batch_size: int = 32) -> Any:
+                   batch_size: int = 32) -> Guarded:
     """The model's scores after the degeneracy guard, as a
     :class:`zhufu.pipeline.rewards.guard.Guarded` (scores and which were vetoed). The
     degeneracy signals are computed in a thread while the model scores."""
