@@ -18,13 +18,18 @@ count as readable), so the judge never likes what the monitor calls unreadable:
 - ``query_echo`` (``query_echo``) — the answer is the query given back;
 - ``cut_off`` (``unfinished``) — the text stops mid-sentence.
 
-Four more catch what those rules let through:
+Five more catch what those rules let through:
 
 - ``dangling`` — the text ends on a pause mark or on a word that cannot end a sentence
   (``新岗位上，`` passes the four-character-phrase exception of ``unfinished``);
 
 - ``self_repeat`` — the text repeats itself: a short piece over and over, or the whole
   greeting written twice;
+- ``stutter`` — a phrase of three or more characters written again right after itself inside
+  one clause, three times or cut off in a third copy (``再展宏图再展宏图再展``,
+  ``新年好新年好新年好``), or twice when it is no known reduplication: the distributive
+  ``一个城市一个城市地`` (a phrase opening on 一) and the free-choice ``想睡多久睡多久`` (a
+  question word inside) pass;
 - ``scrambled`` — the characters do not form words: few of them fall inside dictionary
   words and few neighbouring pairs start one (jieba's dictionary, not any corpus of
   greetings);
@@ -43,7 +48,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from zhufu.pipeline.analysis.text import HAN, _jieba, han_count, tokens
+from zhufu.pipeline.analysis.text import HAN, HAN_RUN, _jieba, han_count, tokens
 from zhufu.pipeline.evaluation.readable import readability as readable_check
 
 #: Verdict "bad" below this readability (the ``degenerate`` veto).
@@ -52,7 +57,8 @@ READABLE_AT = 0.5
 RULE_SIGNALS = {"chinese": "no_chinese", "punctuation_soup": "punct_soup",
                 "doubled_punctuation": "doubled_punct", "repeated_char": "char_run",
                 "query_echo": "query_echo", "unfinished": "cut_off"}
-SIGNALS = (*RULE_SIGNALS.values(), "dangling", "self_repeat", "scrambled", "refusal")
+SIGNALS = (*RULE_SIGNALS.values(), "dangling", "self_repeat", "stutter", "scrambled",
+           "refusal")
 #: Last characters that leave a sentence hanging (a pause mark, or a one-character function
 #: word standing alone at the end).
 _DANGLING_END = ("，", ",", "、", "：", ":", "；", "的", "和", "与", "及", "在", "把", "被", "让",
@@ -60,6 +66,10 @@ _DANGLING_END = ("，", ",", "、", "：", ":", "；", "的", "和", "与", "及
                  "能", "会", "更", "很", "最", "要", "将", "得", "地", "向", "对", "于", "以", "我",
                  "您", "你", "们")
 _TRAILING = re.compile(r"[\s\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]+$")
+#: A piece of 3–8 Chinese characters written again right after itself (no mark between).
+_STUTTER = re.compile(r"([\u4e00-\u9fff]{3,8})\1")
+#: Question words of the free-choice reduplication (想吃什么吃什么, 想睡多久睡多久).
+_FREE_CHOICE = ("什么", "多久", "多少", "哪", "谁", "怎么", "几")
 _ANY_PUNCT = re.compile(r"[，,。.！!？?、；;：:…~～\s]")
 _REFUSAL = re.compile(
     r"(抱歉|对不起|不好意思|很遗憾).{0,12}(无法|不能|不方便|暂时)|作为(一个|一名)?(AI|ai|人工智能|语言模型|助手)"
@@ -107,6 +117,23 @@ def _self_repeat(han: str) -> float:
     return _clip((best - 0.45) / 0.3)
 
 
+def _stutter(han_runs: list[str]) -> float:
+    """1 when a clause (a run of Chinese characters) writes a phrase of three or more
+    characters again right after itself, unless it is a known reduplication written once more
+    (see the module docstring), else 0."""
+    for run in han_runs:
+        for m in _STUTTER.finditer(run):
+            unit, end = m.group(1), m.end()
+            after = run[end:end + len(unit)]
+            third = next((i for i, (a, b) in enumerate(zip(after, unit, strict=False)) if a != b),
+                         len(after))
+            if third >= min(2, len(unit)):
+                return 1.0  # a third copy, whole or cut off after two or more characters
+            if not unit.startswith("一") and not any(w in unit for w in _FREE_CHOICE):
+                return 1.0
+    return 0.0
+
+
 def _scrambled(text: str, han: str) -> float:
     unpunctuated = len(han) >= 10 and not _ANY_PUNCT.search(text.strip())
     if len(han) < (6 if unpunctuated else 10):
@@ -136,6 +163,7 @@ def signals(query: str, text: str) -> dict[str, float]:
     han = "".join(HAN.findall(text))
     out["dangling"] = _dangling(text) if han else 0.0
     out["self_repeat"] = _self_repeat(han)
+    out["stutter"] = _stutter(HAN_RUN.findall(text)) if han else 0.0
     out["scrambled"] = _scrambled(text, han) if han else 0.0
     out["refusal"] = 1.0 if _REFUSAL.search(text) else 0.0
     return out

@@ -92,6 +92,7 @@ FEATURE_TEXT: dict[str, tuple[str, str]] = {
     "deg_cut_off": ("", "话没说完就断了"),
     "deg_dangling": ("", "句子停在半截"),
     "deg_self_repeat": ("", "同一内容反复重复"),
+    "deg_stutter": ("", "同一短语在一句里接连重复"),
     "deg_scrambled": ("", "字词错乱，不成句子"),
     "deg_refusal": ("", "拒绝作答或在谈论任务本身"),
 }

@@ -12,6 +12,7 @@ import unicodedata
 from functools import lru_cache
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
+HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 CLAUSE_SPLIT = re.compile(r"[，,。！!？?；;：:、\n…~～]+")
 SENTENCE_END = "。！？!?…~～"
 EMOJI = re.compile(

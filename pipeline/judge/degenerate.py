@@ -2,7 +2,8 @@
 
 Each kind in :data:`KINDS` turns ``(query, good greeting)`` into text that is *not* a
 greeting, whatever a shallow scorer thinks of it: punctuation only, punctuation soup with a
-few wish characters, one character or phrase repeated, the query echoed, non-Chinese text
+few wish characters, one character or phrase repeated, a phrase stuttered inside a greeting,
+the query echoed, non-Chinese text
 (English, code, HTML, numbers, emoji), a greeting cut off midway or written twice, its
 characters shuffled, a refusal or assistant meta-text.
 
@@ -27,6 +28,7 @@ Maker = Callable[[str, str, random.Random], str]
 
 PUNCT = "，。！？、；：…～"
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]{3,}")
 _SENTENCE_END = "。！？!?…~～"
 _ENGLISH = ("Happy birthday", "Best wishes", "Congratulations", "Good luck", "Love you",
             "Happy New Year", "All the best", "Cheers", "Wish you happiness", "Have fun")
@@ -83,6 +85,20 @@ def repeated_phrase(query: str, text: str, rng: random.Random) -> str:
     piece = han[start:start + n]
     sep = rng.choice(("", "", "，", "！", " "))
     return sep.join([piece] * rng.randint(3, 8)) + (sep if sep.strip() else "")
+
+
+def stutter(query: str, text: str, rng: random.Random) -> str:
+    """The greeting with one of its phrases (3–6 characters) written again right after itself
+    inside its clause, a third copy whole or cut off (再展宏图再展宏图再展): the loop a
+    sampler falls into, in an otherwise fluent text."""
+    if not _HAN_RUN.search(text):
+        text = "祝你生日快乐，天天开心。"
+    run = rng.choice(list(_HAN_RUN.finditer(text)))
+    k = rng.randint(3, min(6, len(run.group())))
+    at = run.start() + rng.randrange(len(run.group()) - k + 1)
+    unit = text[at:at + k]
+    again = unit + (unit if rng.random() < 0.3 else unit[:rng.randint(2, k - 1)])
+    return text[:at + k] + again + text[at + k:]
 
 
 def query_echo(query: str, text: str, rng: random.Random) -> str:
@@ -163,6 +179,7 @@ KINDS: dict[str, Maker] = {
     "written_twice": written_twice,
     "shuffled": shuffled,
     "refusal_meta": refusal_meta,
+    "stutter": stutter,
 }
 
 

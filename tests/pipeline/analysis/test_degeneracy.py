@@ -3,6 +3,8 @@ good greetings pass untouched; a principle veto also caps the dimension it break
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from zhufu.pipeline.analysis import analyse, default_weights, extract_features
@@ -97,3 +99,47 @@ def test_a_principle_veto_caps_the_overall_score() -> None:
     assert loaded.overall_caps == weights.overall_caps
     weights.overall_caps = {}
     assert analyse(q, wrong, weights).overall > 3.0
+
+
+#: The GRPO sample of `make run` that the judge gave 3.22 (the query it answered).
+SOUP_QUERY, SOUP = "孩子考上大学的祝福语", "粽叶飘香化作满堂堂再展宏图再展宏图再展，客远大展身手。"
+
+
+@pytest.mark.parametrize("text", [
+    SOUP, "新年好新年好新年好，恭喜发财恭喜发财，新年好呀新年好。",  # a starter row labelled 0
+    "恭喜高升！愿你前程似锦前程似锦前程，步步登高。",
+    "毕业快乐，愿你一路顺风一路顺风一路，扬帆远航。",  # 一… passes only when written twice
+    "七夕快乐，爱你一万年爱你一万年，我们永远在一起。"])
+def test_a_phrase_stuttered_inside_a_clause_is_degenerate(text: str) -> None:
+    sig = signals(SOUP_QUERY, text)
+    assert sig["stutter"] == 1.0, sig
+    assert readability(SOUP_QUERY, text).readability < READABLE_AT
+
+
+@pytest.mark.parametrize("text", [
+    "毕业快乐！以后我们一个城市一个城市地去见面，约好的旅行一个都不能少。",
+    "闺女，高考顺利！考完这一场，想睡多久睡多久。愿你的努力都有回报。",
+    "放假了想吃什么吃什么，想去哪儿去哪儿，生日快乐！",
+    "恭喜恭喜恭喜你！新年快乐，高高兴兴，开开心心。",
+    "新年快乐，新年快乐，愿你一年更比一年好。", "一步一步地往前走，一年又一年，平安喜乐。"])
+def test_reduplication_and_repeats_across_clauses_are_no_stutter(text: str) -> None:
+    assert signals(SOUP_QUERY, text)["stutter"] == 0.0
+
+
+def test_the_stuttered_sample_scores_below_good_greetings() -> None:
+    weights = JudgeState.load(DEFAULT_JUDGE_FILE).weights
+    soup = analyse(SOUP_QUERY, SOUP, weights)
+    good = analyse(SOUP_QUERY, "恭喜你考上理想的大学！十二年寒窗终于开花结果，愿你在新的校园里"
+                   "遇见良师益友，把日子过得热气腾腾。", weights)
+    assert soup.verdict == "bad" and "degenerate" in soup.vetoes and soup.overall == 1.0
+    assert good.verdict == "good" and good.overall > 3.5, good.reason
+
+
+def test_no_chosen_greeting_of_the_paper_stutters(shared_data: Path) -> None:
+    """Across the paper's chosen greetings (6,310 of them) the signal never fires: it finds
+    a sampler's loop, not a style."""
+    from zhufu.pipeline.data import load_pairs
+
+    chosen = [p.chosen for p in load_pairs(str(shared_data / "reward_data_train.json"))]
+    assert len(chosen) > 6000
+    assert [t for t in chosen if signals("", t)["stutter"]] == []

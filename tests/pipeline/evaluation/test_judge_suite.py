@@ -46,7 +46,8 @@ def test_oracle_gets_everything_right() -> None:
         assert set(pairs[split]["by_kind"]) >= {"taboo", "generic"}
     assert pairs["misranked"] == []
     text = format_report(report)
-    assert "degenerate set: n=458" in text and "held_out" in text and "taboo" in text
+    assert f"degenerate set: n={len(degenerate_items())}" in text
+    assert "held_out" in text and "taboo" in text
 
 
 def test_a_length_scorer_is_fooled_and_the_report_shows_it() -> None:
@@ -77,7 +78,8 @@ def test_eval_judge_command_prints_kinds_and_writes_json(tmp_path: Path) -> None
     proc = subprocess.run([str(ZHUFU), "eval", "judge", "--split", "final", "--json", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert "degenerate set: n=178" in proc.stdout  # the hand-written final split
+    final = len(degenerate_items(("final",)))  # the hand-written split
+    assert f"degenerate set: n={final}" in proc.stdout
     for kind in ("punctuation", "shuffled", "refusal", "taboo", "advertising", "generic"):
         assert kind in proc.stdout
     report = json.loads(out.read_text(encoding="utf-8"))
@@ -133,5 +135,6 @@ def test_eval_judge_reports_a_reward_model_raw_and_guarded(tmp_path: Path) -> No
     assert "raw score" in proc.stdout and "as GRPO's rm reward" in proc.stdout
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["held_out_pairs"]["n"] == 2  # round(0.2 × 10) held out, as train-rm does
-    assert report["guarded"]["degenerate"]["n"] == 178 and report["guarded"]["vetoed"] > 100
+    assert report["guarded"]["degenerate"]["n"] == len(degenerate_items(("final",)))
+    assert report["guarded"]["vetoed"] > 100
     assert report["guarded"]["degenerate"]["auc"] > 0.97

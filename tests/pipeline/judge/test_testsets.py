@@ -33,7 +33,7 @@ def test_degenerate_set_size_sources_and_splits() -> None:
     hand_kinds = {d.kind for d in items if d.source == "hand"}
     for kind in ("empty", "punctuation", "punct_soup", "repeated_chars", "repeated_phrase",
                  "query_echo", "english", "code", "html", "numbers", "emoji", "cut_off",
-                 "written_twice", "shuffled", "refusal", "meta"):
+                 "written_twice", "shuffled", "refusal", "meta", "stutter"):
         assert kind in hand_kinds, kind
 
 
@@ -79,6 +79,6 @@ def test_degenerate_makers_are_seeded_and_never_return_the_greeting() -> None:
         a = make(kind, "给退休的老同事的祝福语", good, random.Random(3))
         assert a == make(kind, "给退休的老同事的祝福语", good, random.Random(3))
         assert a != good, kind
-    rows = degenerate_pairs(["q"] * 2, [good, "生日快乐，天天开心！"], 20, seed=0)
-    assert len(rows) == 20 and Counter(k for *_, k in rows) == Counter(
+    rows = degenerate_pairs(["q"] * 2, [good, "生日快乐，天天开心！"], 2 * len(KINDS), seed=0)
+    assert len(rows) == 2 * len(KINDS) and Counter(k for *_, k in rows) == Counter(
         {k: 2 for k in KINDS})
