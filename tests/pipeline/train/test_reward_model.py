@@ -94,7 +94,7 @@ def test_degenerate_training_pairs_pit_a_greeting_against_its_own_corruption() -
     assert len(bad) >= 0.9 * len(extra), [p.rejected for p in extra if p not in bad]
     # written twice: the chosen text doubled, and (every other one) the shorter rejected
     # greeting doubled, about as long as the chosen text it loses to
-    many = R.degenerate_training_pairs(train, 2.0, seed=1)
+    many = R.degenerate_training_pairs(train, 3.0, seed=1)
     twice = [p for p in many if p.rejected.replace("\n", "").replace(" ", "") in {
         (t * 2) for t in (p.chosen, chosen[(p.query, p.chosen)])}]
     own = [p for p in twice if p.rejected.startswith(p.chosen)]
