@@ -124,14 +124,14 @@ def cpu_seconds() -> float:
 
 def bare_ratio(url: str, level: int, latency: float, calls: int) -> tuple[float, float]:
     """The bare aiohttp loop's calls/s over the ideal ``level / latency`` (same server), and
-    its CPU µs per call."""
-    import asyncio
-
+    its CPU µs per call; on the event loop the stage runs on (:func:`zhufu.pipeline.aio.run`)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from llm_client import run_bare
 
+    from zhufu.pipeline import aio
+
     cpu = cpu_seconds()
-    elapsed, errors = asyncio.run(run_bare(f"{url}/v1", level, calls))
+    elapsed, errors = aio.run(run_bare(f"{url}/v1", level, calls))
     if errors:
         raise RuntimeError(f"bare aiohttp loop: {errors} of {calls} calls failed")
     return calls / elapsed / (level / latency), (cpu_seconds() - cpu) / calls * 1e6
@@ -403,8 +403,10 @@ def main() -> None:
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=10)
-    print(f"latency {args.latency * 1000:.0f} ms, debate rounds {args.rounds}, "
-          f"{os.cpu_count()} CPUs, load average before {load_before:.2f}, after "
+    from zhufu.pipeline import aio
+
+    print(f"latency {args.latency * 1000:.0f} ms, debate rounds {args.rounds}, event loop "
+          f"{aio.loop_name()}, {os.cpu_count()} CPUs, load average before {load_before:.2f}, after "
           f"{os.getloadavg()[0]:.2f}")
     keys = list(dict.fromkeys(k for r in rows for k in r))
     print("| " + " | ".join(keys) + " |")

@@ -13,6 +13,8 @@ Prints a Markdown table (``× bare``: the client's ratio over the bare loop's at
 level) and, last, the rows as one JSON line; with ``--csv`` it also writes them as CSV.
 ``cpu_us_per_call`` is the client process's own CPU time (user + system) per call: it moves
 less than the rate when other work shares the machine, so it compares clients on a busy box.
+Both clients run on the event loop the pipeline uses (:func:`zhufu.pipeline.aio.run`: uvloop
+where installed; ``ZHUFU_EVENT_LOOP=asyncio`` measures both on the standard loop).
 """
 
 from __future__ import annotations
@@ -148,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     import zhufu.pipeline.llm.openai_compat  # noqa: F401 - imported before any timing
+    from zhufu.pipeline import aio
 
     load_before = os.getloadavg()[0]
     port = free_port()
@@ -160,13 +163,13 @@ def main(argv: list[str] | None = None) -> int:
         url = f"http://127.0.0.1:{port}/v1"
         clients = args.clients.split(",")
         for client in clients:  # first use in this process (lazy imports, SSL context): untimed
-            asyncio.run(CLIENTS[client](url, 8, 40))
+            aio.run(CLIENTS[client](url, 8, 40))
         for i, level in enumerate(int(x) for x in args.levels.split(",")):
             n = max(40, args.calls_per_slot * level)
             ideal = level / args.latency
             for client in clients if i % 2 == 0 else clients[::-1]:  # no order bias
                 before = _cpu_seconds()
-                elapsed, errors = asyncio.run(CLIENTS[client](url, level, n))
+                elapsed, errors = aio.run(CLIENTS[client](url, level, n))
                 cpu_us = (_cpu_seconds() - before) / (n + level) * 1e6  # warm-up included
                 rate = n / elapsed
                 rows.append({"client": client, "concurrency": level, "calls": n,
@@ -185,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if r["client"] != "bare-aiohttp" and bare.get(r["concurrency"]):
             r["vs_bare"] = round(r["ratio"] / bare[r["concurrency"]], 3)
-    print(f"\nlatency {args.latency * 1000:.0f} ms, {os.cpu_count()} CPUs, load average before "
+    print(f"\nlatency {args.latency * 1000:.0f} ms, event loop {aio.loop_name()}, "
+          f"{os.cpu_count()} CPUs, load average before "
           f"{load_before:.2f}, after {os.getloadavg()[0]:.2f}\n")
     print("| client | concurrency | calls | errors | calls/s | ideal/s | ratio | × bare "
           "| client CPU/call |")

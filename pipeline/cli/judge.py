@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
 
+from zhufu.pipeline import aio
 from zhufu.pipeline.cli.common import ConfigOption, OverridesOption
 from zhufu.pipeline.cli.stages import add_stage_commands
 
@@ -41,7 +41,7 @@ def score(
         finally:
             await scorer.aclose()
 
-    results = asyncio.run(run())
+    results = aio.run(run())
     scored = []
     for row, res in zip(rows, results, strict=True):
         out = {**row, "score": round(res.score, 4), "label": res.label}

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zhufu.pipeline import gcscope
+from zhufu.pipeline import aio, gcscope
 from zhufu.pipeline.config import CurateConfig, RewardModelConfig
 from zhufu.pipeline.curation import candidates as C
 from zhufu.pipeline.curation import shards
@@ -54,8 +54,8 @@ class CurationOutcome:
     local_files: dict[str, Path] = field(default_factory=dict)
 
     def __repr__(self) -> str:
-        # short on purpose: asyncio.run's end (Python 3.11) formats the repr of the main
-        # task, result included, and a repr of every trace cost ~5 % of a run's CPU
+        # short on purpose: the runner's end (asyncio.Runner, Python 3.11) formats the repr of
+        # the main task, result included, and a repr of every trace cost ~5 % of a run's CPU
         return (f"CurationOutcome({len(self.traces)} traces, {len(self.pairs)} pairs, "
                 f"outputs={self.outputs!r})")
 
@@ -316,8 +316,8 @@ def run_curation(cfg: CurateConfig, backend: ChatBackend | None = None, *,
                  progress: bool = True, shard: int | None = None,
                  reuse_parts: bool = True) -> CurationOutcome:
     """Synchronous entry for :func:`curate_async`."""
-    return asyncio.run(curate_async(cfg, backend, progress=progress, shard=shard,
-                                    reuse_parts=reuse_parts))
+    return aio.run(curate_async(cfg, backend, progress=progress, shard=shard,
+                                reuse_parts=reuse_parts))
 
 
 #: Metrics of the result (the MLflow run has every counter).

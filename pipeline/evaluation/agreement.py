@@ -10,11 +10,11 @@ its labels are ``score >= 0``).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from zhufu.pipeline import aio
 from zhufu.pipeline.analysis.text import char_length
 from zhufu.pipeline.errors import DataError, ModelSpecError
 from zhufu.pipeline.evaluation import metrics as M
@@ -48,7 +48,7 @@ def score_rows(scorer: str, queries: Sequence[str], responses: Sequence[str],
             return Scored([r.score for r in results], [r.label for r in results],
                           judge.failures)
 
-        return asyncio.run(run())
+        return aio.run(run())
     if kind == "rm":
         if not arg:
             raise ScorerSpecError("scorer 'rm:' needs a model path or URI, "

@@ -16,7 +16,6 @@ win. 95 % intervals come from a bootstrap over prompts.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import math
 from collections import Counter
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from zhufu.pipeline import aio
 from zhufu.pipeline.errors import DataError
 from zhufu.pipeline.evaluation.evaluators import Evaluator
 from zhufu.pipeline.judge.principles import DIMENSION_KEYS
@@ -235,7 +235,7 @@ def compare_policies(policies: Mapping[str, str], prompts: str | None = None,
                                    evaluators or {})
                 for name, texts in answers.items()}
 
-    sides = asyncio.run(run())
+    sides = aio.run(run())
     summaries = {name: side.summary() for name, side in sides.items()}
     means = {name: {k: float(np.mean(v)) for k, v in side.by_evaluator().items()}
              for name, side in sides.items()}

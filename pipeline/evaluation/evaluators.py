@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from zhufu.pipeline import aio
+
 #: (queries, responses) -> one score per response; higher is better.
 ScoreFn = Callable[[Sequence[str], Sequence[str]], list[float]]
 
@@ -104,8 +106,6 @@ def held_out_evaluator(seed: int = 0) -> Evaluator:
 def llm_evaluator(spec: str) -> Evaluator:
     """An LLM judge (``openai:MODEL@URL`` …) as evaluator: its overall 1–5 score; a failed
     judgement counts as the judge's neutral 3.0 (``about['failures']`` after scoring)."""
-    import asyncio
-
     from zhufu.pipeline.judge import load_judge
 
     about: dict[str, object] = {"kind": "LLM judge", "spec": spec, "failures": 0}
@@ -120,7 +120,7 @@ def llm_evaluator(spec: str) -> Evaluator:
                 await judge.aclose()
             return [r.overall for r in results]
 
-        scores = asyncio.run(run())
+        scores = aio.run(run())
         about["failures"] = int(about["failures"]) + judge.failures  # type: ignore[arg-type]
         return scores
 

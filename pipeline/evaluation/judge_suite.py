@@ -23,11 +23,11 @@ held-out preference pairs (the paper's), overall and on near-same-length pairs.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from statistics import median
 from typing import Any
 
+from zhufu.pipeline import aio
 from zhufu.pipeline.evaluation import metrics as M
 from zhufu.pipeline.judge.testsets import (
     SPLITS,
@@ -57,7 +57,7 @@ def judge_scorer(spec: str | None = None, progress: bool = False) -> Scorer:
             finally:
                 await judge.aclose()
 
-        results = asyncio.run(run())
+        results = aio.run(run())
         score.failures = judge.failures  # type: ignore[attr-defined]
         return [r.score for r in results], [r.label for r in results]
 

@@ -9,8 +9,9 @@ policy was trained to answer.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
+
+from zhufu.pipeline import aio
 
 #: Sampling defaults shared by the comparison and ``zhufu generate``.
 TEMPERATURE = 0.7
@@ -49,5 +50,5 @@ def sample_greetings(spec: str, queries: Sequence[str], n: int = 1,
     if not queries or any(not q.strip() for q in queries):
         raise ConfigError("queries must be non-empty strings")
     messages = [Prompt.from_query(q.strip()).messages for q in queries for _ in range(n)]
-    texts = asyncio.run(sample_messages(spec, messages, max_tokens, seed, temperature))
+    texts = aio.run(sample_messages(spec, messages, max_tokens, seed, temperature))
     return [texts[i * n:(i + 1) * n] for i in range(len(queries))]

@@ -9,11 +9,11 @@ backend is an LLM endpoint calls that endpoint; the offline judge needs nothing 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import mlflow.pyfunc
 
+from zhufu.pipeline import aio
 from zhufu.pipeline.judge.principles import DIMENSION_KEYS
 
 INPUT_COLUMNS = ("query", "response")
@@ -67,7 +67,7 @@ class JudgeModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
         import pandas as pd
 
-        results = asyncio.run(self.judge.score_many(input_rows(model_input)))
+        results = aio.run(self.judge.score_many(input_rows(model_input)))
         return pd.DataFrame([{"score": float(r.score), "label": int(r.label),
                               **{k: float(r.scores[k]) for k in DIMENSION_KEYS}}
                              for r in results], columns=list(OUTPUT_COLUMNS))

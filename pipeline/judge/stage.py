@@ -7,12 +7,12 @@ reflector / full, ``zhufu judge ablation``) shares one feature cache between its
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from zhufu.pipeline import aio
 from zhufu.pipeline.config import JudgeTrainConfig
 from zhufu.pipeline.judge.judge import STATE_FILE, Judge, JudgeState
 from zhufu.pipeline.judge.registry import ARTIFACT_PATH
@@ -76,7 +76,7 @@ def _check_identical(state: JudgeState, data: TrainingData, n: int = 12) -> floa
     if not sample:
         return 0.0
     judge = Judge(OfflineBackend(), state)
-    results = asyncio.run(judge.score_many([(e.query, e.response) for e in sample]))
+    results = aio.run(judge.score_many([(e.query, e.response) for e in sample]))
     from zhufu.pipeline.judge.optimiser import Scorer
 
     scorer = Scorer(state.weights, sample)
@@ -107,7 +107,7 @@ def train_and_evaluate(cfg: JudgeTrainConfig, data: TrainingData, title: str
         finally:
             await backend.aclose()
 
-    outcome = asyncio.run(go())
+    outcome = aio.run(go())
     with tempfile.TemporaryDirectory() as tmp:
         plot = Path(tmp) / "judge_rounds.png"
         _plot(outcome.rounds, plot, title)

@@ -101,3 +101,25 @@ def test_fit_sends_the_held_steps_when_training_raises(zhufu_home: Path,
         with pytest.raises(RuntimeError, match="boom at step 2"):
             fit(trainer, "test")
     assert [m.step for m in _history(run.info.run_id, "train/loss")] == [1, 2]
+
+
+def test_fit_trains_with_the_objects_from_before_frozen_and_unfreezes_after(
+        tmp_path: Path) -> None:
+    import gc
+
+    from transformers import TrainerCallback
+
+    from zhufu.pipeline.train.callbacks import fit
+
+    made_before = [object() for _ in range(1000)]
+    frozen_during: list[int] = []
+    thresholds = gc.get_threshold()
+
+    class Look(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            frozen_during.append(gc.get_freeze_count())
+
+    steps, _, _ = fit(_trainer(tmp_path, 2, [Look()]), "test")
+    assert steps == 2 and len(frozen_during) == 2
+    assert min(frozen_during) >= len(made_before)  # the process's objects, these included
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
