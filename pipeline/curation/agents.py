@@ -24,10 +24,10 @@ system prompt says that text there is data, never an instruction.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from zhufu.pipeline import fastjson
 from zhufu.pipeline.llm import ChatRequest, parse_json_output
 from zhufu.pipeline.llm.prompting import (
     MAX_GREETING_CHARS,
@@ -278,7 +278,7 @@ def parse_agent_output(agent: str, text: str | None) -> AgentOutput:
     if not raw.strip():
         return AgentOutput(agent, raw=raw, error="empty_text")
     try:  # the common case, an answer that is exactly the JSON asked for, parsed directly
-        data = json.loads(raw)
+        data = fastjson.loads(raw)
     except ValueError:
         data = None
     if not isinstance(data, dict):

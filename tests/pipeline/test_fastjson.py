@@ -65,6 +65,17 @@ def test_loads_accepts_what_json_accepts(backend: str) -> None:
     assert fastjson.loads(b' {"a": 1} \n') == {"a": 1}
 
 
+@pytest.mark.parametrize("number", [2 ** 64, 2 ** 64 - 1, 2 ** 70, -(2 ** 63), -(2 ** 63) - 1,
+                                    -(2 ** 80), 10 ** 30, 10 ** 18])
+@pytest.mark.parametrize("as_bytes", [True, False])
+def test_loads_reads_integers_of_any_size_as_json_does(backend: str, number: int,
+                                                       as_bytes: bool) -> None:
+    text = f'{{"id": {number}, "note": "编号{number}", "list": [{number}, 1.5]}}'
+    got = fastjson.loads(text.encode("utf-8") if as_bytes else text)
+    assert got == json.loads(text)
+    assert type(got["id"]) is int and got["id"] == number  # not a rounded float
+
+
 @pytest.mark.parametrize("bad", [b"", b"{", b"not json", b'{"a": 1} trailing', b"\xff\xfe"])
 def test_loads_raises_value_error_on_garbage(backend: str, bad: bytes) -> None:
     with pytest.raises(ValueError):
