@@ -8,7 +8,10 @@ completions that reward is already scoring, the shared readability check
 reward computes (no extra generation, nothing added to the step's critical path). The share
 goes to TRL's ``log_metric``: TRL averages it over the logging step and logs it as
 ``readable_share`` with its own metrics, so it reaches MLflow (``train/readable_share``) at
-every logging step.
+every logging step. In the same thread it measures the wrong-occasion share of those
+completions (:func:`zhufu.pipeline.evaluation.occasion.wrong_occasion_share`: among
+completions whose query names an occasion, the share naming another one), logged as
+``wrong_occasion_share``: whether GRPO is teaching the policy to answer the occasion asked.
 
 :class:`ReadableMonitor` keeps the first share as the baseline and warns (``logging``,
 level WARNING) when a share falls more than ``drop`` below it, again each time it falls a
@@ -25,6 +28,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from zhufu.pipeline.evaluation.occasion import wrong_occasion_share
 from zhufu.pipeline.evaluation.readable import readable_share
 from zhufu.pipeline.rewards.rm import message_text
 
@@ -40,6 +44,8 @@ class ReadableMonitor:
         self.drop = drop
         self.shares: list[float] = []
         self.warnings: list[str] = []
+        #: Wrong-occasion share of each batch that had a query naming an occasion.
+        self.wrong_occasion: list[float] = []
         self._warn_below: float | None = None
         self._lock = threading.Lock()
 
@@ -63,13 +69,31 @@ class ReadableMonitor:
         log.warning(message)
         return message
 
+    def record_wrong_occasion(self, share: float) -> None:
+        """Add one batch's wrong-occasion share."""
+        with self._lock:
+            self.wrong_occasion.append(share)
+
     def metrics(self) -> dict[str, float]:
-        """First, last and lowest share and the number of warnings (empty before any batch)."""
+        """First, last and lowest readable share and the number of warnings; the mean
+        wrong-occasion share of the first and of the last quarter of the batches (at least
+        one batch each); empty before any batch."""
         if not self.shares:
             return {}
-        return {"readable_share/first": self.shares[0], "readable_share/last": self.shares[-1],
-                "readable_share/min": min(self.shares),
-                "readable_share/warnings": float(len(self.warnings))}
+        out = {"readable_share/first": self.shares[0], "readable_share/last": self.shares[-1],
+               "readable_share/min": min(self.shares),
+               "readable_share/warnings": float(len(self.warnings))}
+        wrong = self.wrong_occasion
+        if wrong:
+            k = max(1, len(wrong) // 4)
+            out |= {"wrong_occasion_share/first": sum(wrong[:k]) / k,
+                    "wrong_occasion_share/last": sum(wrong[-k:]) / k}
+        return out
+
+
+def _shares(texts: list[str], queries: list[str]) -> tuple[float, tuple[float, int]]:
+    """(readable share, (wrong-occasion share, completions counted)) of one batch."""
+    return readable_share(texts, queries), wrong_occasion_share(queries, texts)
 
 
 def monitored(reward: Callable[..., Any], monitor: ReadableMonitor) -> Callable[..., Any]:
@@ -80,18 +104,22 @@ def monitored(reward: Callable[..., Any], monitor: ReadableMonitor) -> Callable[
                       ) -> list[float | None]:
         queries = [str(q) for q in kw.get("query") or [message_text(p) for p in prompts]]
         texts = [message_text(c) for c in completions]
-        check = asyncio.ensure_future(asyncio.to_thread(readable_share, texts, queries))
+        check = asyncio.ensure_future(asyncio.to_thread(_shares, texts, queries))
         try:
             out = reward(prompts, completions, **kw)
             values = await out if inspect.isawaitable(out) else out
         finally:
-            share = await check
+            share, (wrong, counted) = await check
         state = kw.get("trainer_state")
         monitor.record(share, getattr(state, "global_step", None),
                        warn=getattr(state, "is_world_process_zero", True))
+        if counted:
+            monitor.record_wrong_occasion(wrong)
         log_metric = kw.get("log_metric")
         if log_metric is not None:
             log_metric("readable_share", share)
+            if counted:
+                log_metric("wrong_occasion_share", wrong)
         return values
 
     wrapper.__name__ = getattr(reward, "__name__", "reward")

@@ -28,12 +28,14 @@ def test_grpo_keeps_the_readable_share_for_the_report_and_its_line(tmp_path: Pat
     _record(state, step, StageResult(stage="grpo", registered={"zhufu-policy": "7"}, metrics={
         "steps": 30.0, "train_loss": 0.1, "readable_share/first": 0.9,
         "readable_share/last": 0.95, "readable_share/min": 0.8,
-        "readable_share/warnings": 0.0}))
+        "readable_share/warnings": 0.0, "wrong_occasion_share/first": 0.34,
+        "wrong_occasion_share/last": 0.12}))
     assert state.metrics[f"{name}/readable_share/min"] == 0.8
     assert f"{name}/train_loss" not in state.metrics
     assert state.policies == {name: "models:/zhufu-policy/7"}
     line = _figures(name, state, "grpo")
     assert "30 steps" in line and "90% → 95%" in line and "lowest 80%" in line
+    assert "wrong occasion 34% → 12%" in line
 
 
 def test_reward_list_parses_in_order_and_names_what_is_wrong() -> None:

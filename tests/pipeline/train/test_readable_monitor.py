@@ -52,7 +52,29 @@ def test_monitored_reward_passes_values_through_and_logs_the_share() -> None:
                                  trainer_state=state,
                                  log_metric=lambda k, v: seen.append((k, v))))
     assert values == [float(len(GOOD)), float(len(SOUP)), float(len(GOOD)), 0.0]
-    assert seen == [("readable_share", 0.5)] and monitor.shares == [0.5]
+    assert seen == [("readable_share", 0.5), ("wrong_occasion_share", 0.0)]
+    assert monitor.shares == [0.5] and monitor.wrong_occasion == [0.0]
+
+
+def test_monitored_reward_logs_the_wrong_occasion_share() -> None:
+    """Among completions whose query names an occasion, the share naming another one; a
+    batch whose queries name none logs no wrong-occasion share."""
+    seen: list[tuple[str, float]] = []
+    monitor = ReadableMonitor()
+    wrapped = monitored(lambda prompts, completions, **kw: [0.0] * len(completions), monitor)
+    texts = ["闺蜜，元旦快乐！愿你天天开心。", "闺蜜，生日快乐！愿你天天开心。", GOOD, GOOD]
+    asyncio.run(wrapped(["q"] * 4, texts, query=["闺蜜生日祝福语"] * 3 + ["给妈妈的祝福语"],
+                        log_metric=lambda k, v: seen.append((k, v))))
+    assert ("wrong_occasion_share", pytest.approx(1 / 3)) in seen
+    asyncio.run(wrapped(["q"], [GOOD], query=["给妈妈的祝福语"],
+                        log_metric=lambda k, v: seen.append((k, v))))
+    assert [k for k, _ in seen].count("wrong_occasion_share") == 1
+    for share in (0.5, 0.5, 0.25, 0.0):
+        monitor.record(1.0)
+        monitor.record_wrong_occasion(share)
+    metrics = monitor.metrics()
+    assert metrics["wrong_occasion_share/first"] == pytest.approx(1 / 3)  # the first batch
+    assert metrics["wrong_occasion_share/last"] == 0.0
 
 
 def test_monitored_async_reward_and_an_echoed_query() -> None:
