@@ -36,6 +36,7 @@ from zhufu.pipeline.train.grpo_setup import (
     latest_checkpoint,
     trainer_args,
 )
+from zhufu.pipeline.train.plain_head import add_plain_lm_head
 from zhufu.pipeline.train.readable_monitor import ReadableMonitor, monitored
 
 STARTER_URI = "zhufu://starter/prompts"
@@ -228,6 +229,10 @@ def grpo(cfg: GRPOConfig) -> StageOutput:
                           train_dataset=dataset, processing_class=tokenizer,
                           peft_config=cfg.lora.to_peft("CAUSAL_LM") if cfg.lora else None,
                           callbacks=callbacks)
+    if not on_gpu:  # TRL's tiled LM head costs more than the tiny model on CPU (plain_head.py)
+        for m in (trainer.model, trainer.ref_model):
+            if m is not None:
+                add_plain_lm_head(m, trainer.temperature)
     steps, loss, seconds = fit(trainer, "grpo", resume_from_checkpoint=str(resume_from)
                                if resume_from else None)
     resumed_at = int(resume_from.name.split("-")[-1]) if resume_from else 0

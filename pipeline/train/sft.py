@@ -18,6 +18,7 @@ from zhufu.pipeline.config import SFTConfig
 from zhufu.pipeline.errors import DataError
 from zhufu.pipeline.results import Registration, StageOutput
 from zhufu.pipeline.train.callbacks import fit, mlflow_metrics_callback
+from zhufu.pipeline.train.plain_head import add_plain_lm_head
 
 STARTER_URI = "zhufu://starter/sft"
 
@@ -78,47 +79,6 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def plain_loss_trainer(base: type) -> type:
-    """``base`` (TRL's ``SFTTrainer``) computing the loss from the model's full logits.
-
-    TRL's SFTTrainer patches the model with a fused, tiled LM head (``trl.kernels``) so that
-    a 150k-token vocabulary never materialises ``[tokens, vocab]`` logits on a GPU. Without
-    Triton it folds each tile with plain torch ops and recomputes them in the backward: on
-    the embedded policy (3.9k-token vocabulary, ~800 tokens a step) that took ~0.47 of a
-    0.69 s step (profiled, docs/policy.md). This subclass takes the model's own
-    cross-entropy instead (the same shifted, ``-100``-masked mean; the padding-free
-    collator masks each packed sequence's first label) and logs the same ``entropy``,
-    ``mean_token_accuracy`` and ``num_tokens``. ``sft`` uses it on CPU only.
-    """
-    import torch
-
-    class PlainLossSFTTrainer(base):  # type: ignore[misc, valid-type]
-        def compute_loss(self, model, inputs, return_outputs=False,  # noqa: ANN001, ANN201
-                         num_items_in_batch=None):
-            mode = "train" if self.model.training else "eval"
-            outputs = model(**inputs, num_items_in_batch=num_items_in_batch)
-            with torch.no_grad():
-                logits = outputs.logits[:, :-1]
-                labels = inputs["labels"][:, 1:]
-                mask = labels != -100
-                valid = int(mask.sum())
-                logp = torch.log_softmax(logits.float(), dim=-1)
-                entropy = -(logp.exp() * logp).sum(-1)[mask].sum()
-                correct = (logits.argmax(-1) == labels)[mask].sum()
-            metrics = self._metrics[mode]
-            metrics["entropy"].append(float(entropy) / valid if valid else 0.0)
-            metrics["mean_token_accuracy"].append(float(correct) / valid if valid else 0.0)
-            if mode == "train":
-                ids = inputs.get("attention_mask", inputs.get("position_ids"))
-                self._total_train_tokens += int(ids.sum()) if "attention_mask" in inputs \
-                    else int(ids.size(1))
-            metrics["num_tokens"] = [self._total_train_tokens]
-            return (outputs.loss, outputs) if return_outputs else outputs.loss
-
-    PlainLossSFTTrainer.__name__ = f"PlainLoss{base.__name__}"
-    return PlainLossSFTTrainer
-
-
 def sft(cfg: SFTConfig) -> StageOutput:
     """Train the SFT policy on every rank; the wrapper saves, logs and registers it."""
     import torch
@@ -148,11 +108,12 @@ def sft(cfg: SFTConfig) -> StageOutput:
             report_to="none", logging_steps=1, logging_first_step=True,
             dataloader_num_workers=0, disable_tqdm=False,
         )
-        trainer_class = SFTTrainer if on_gpu else plain_loss_trainer(SFTTrainer)
-        trainer = trainer_class(model=model, args=args, train_dataset=dataset,
-                                processing_class=tokenizer,
-                                peft_config=cfg.lora.to_peft("CAUSAL_LM") if cfg.lora else None,
-                                callbacks=[mlflow_metrics_callback()])
+        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset,
+                             processing_class=tokenizer,
+                             peft_config=cfg.lora.to_peft("CAUSAL_LM") if cfg.lora else None,
+                             callbacks=[mlflow_metrics_callback()])
+        if not on_gpu:  # TRL's tiled LM head costs more than the model on CPU (plain_head.py)
+            add_plain_lm_head(trainer.model)
         steps, loss, seconds = fit(trainer, "sft")
     tokenizer.padding_side = "left"  # saved with the model, for generation
     return StageOutput(
