@@ -99,7 +99,8 @@ class RunSettings:
     #: ones (zhufu.pipeline.data.compose); this many generated queries are held out. With
     #: 3,000 (293 steps) the policy named a wrong occasion in 36-38 % of its samples, on
     #: training and held-out queries alike: it had not yet learned to read the occasion
-    #: from the query. 6,000 (575 steps) brought that to 9-11 % (docs/policy.md).
+    #: from the query. 6,000 (575 steps) brought that to 9-11 %; with 5,000 (481 steps) it
+    #: was 21 % and GRPO then lost to SFT (docs/policy.md).
     sft_generated: int = 6000
     held_out_generated: int = 45
     #: Share of SFT prompts wrapped like GRPO's and the comparison's (PROMPT_TEMPLATE).
