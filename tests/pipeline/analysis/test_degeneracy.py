@@ -109,7 +109,10 @@ SOUP_QUERY, SOUP = "孩子考上大学的祝福语", "粽叶飘香化作满堂�
     SOUP, "新年好新年好新年好，恭喜发财恭喜发财，新年好呀新年好。",  # a starter row labelled 0
     "恭喜高升！愿你前程似锦前程似锦前程，步步登高。",
     "毕业快乐，愿你一路顺风一路顺风一路，扬帆远航。",  # 一… passes only when written twice
-    "七夕快乐，爱你一万年爱你一万年，我们永远在一起。"])
+    "七夕快乐，爱你一万年爱你一万年，我们永远在一起。",
+    # a clause written twice in a row past the opening (a GRPO sample of `zhufu run`)
+    "外婆，元旦快乐！愿您身体健康，笑口常开。愿您在心里。愿您在心里。",
+    "老师，教师节快乐！身体健康，身体健康，桃李满天下。"])
 def test_a_phrase_stuttered_inside_a_clause_is_degenerate(text: str) -> None:
     sig = signals(SOUP_QUERY, text)
     assert sig["stutter"] == 1.0, sig
