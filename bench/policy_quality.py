@@ -88,7 +88,7 @@ def main() -> None:
     from zhufu.pipeline.data import load_queries
     from zhufu.pipeline.evaluation.sampling import sample_greetings
     from zhufu.pipeline.models import data_dir, tiny_policy_path
-    from zhufu.pipeline.run import STEPS, RunState, _prepare_data, _record
+    from zhufu.pipeline.run import RunState, _prepare_data, _record, plan
     from zhufu.pipeline.stage_runner import run_stage
     from zhufu.pipeline.stages import STAGES
 
@@ -102,7 +102,8 @@ def main() -> None:
     load0 = os.getloadavg()[0]
     _prepare_data(state, s)
     t0, c0 = time.perf_counter(), time.process_time()
-    _record(state, "sft", run_stage(STAGES["sft"], dict(STEPS)["sft"](state, s)))
+    step = next(x for x in plan(s) if x.stage == "sft")
+    _record(state, step, run_stage(STAGES["sft"], step.config(state, s)))
     sft_s, sft_cpu = time.perf_counter() - t0, time.process_time() - c0
     held = load_queries(state.outputs["held_out_queries"])
     t0 = time.perf_counter()
