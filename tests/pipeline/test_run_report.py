@@ -140,3 +140,14 @@ def test_grpo_queries_add_generated_training_queries_only() -> None:
     assert set(queries[len(train):]) <= trained
     assert grpo_queries(s, train) == queries  # seeded
     assert grpo_queries(RunSettings(grpo_generated_queries=0), train) == train
+
+
+def test_the_run_takes_two_torch_threads_only_on_an_idle_machine() -> None:
+    from zhufu.pipeline.run import IDLE_LOAD, RunSettings, run_threads
+
+    assert run_threads(RunSettings(), load=0.3, cores=2) == 2
+    assert run_threads(RunSettings(), load=IDLE_LOAD, cores=2) == 1  # busy: one thread
+    assert run_threads(RunSettings(), load=0.0, cores=1) == 1
+    assert run_threads(RunSettings(), load=0.0, cores=64) == 2  # tiny models gain no more
+    assert run_threads(RunSettings(torch_threads=1), load=0.0, cores=2) == 1
+    assert run_threads(RunSettings(torch_threads=0), load=5.0, cores=2) == 0  # torch's own
