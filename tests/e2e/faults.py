@@ -42,7 +42,10 @@ class Injector:
         curation = statuses.get(f"CurationJob/{self.flow.curation}", {})
         if "operator" not in self.done and curation.get("phase") == "Running":
             self._stop_operator(stack)
-        if "grpo_pods" not in self.done and self._checkpointed(stack):
+        # only a checkpoint before the last step leaves steps to resume (the group may
+        # checkpoint faster than this polls: the flow gives it room, ``max_steps``)
+        if ("grpo_pods" not in self.done and self._checkpointed(stack)
+                and int(self.checkpoint.rsplit("-", 1)[-1]) < self.flow.max_steps):
             self._kill_grpo_pods(stack)
 
     # ------------------------------------------------------------------ fault 1

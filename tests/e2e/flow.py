@@ -133,7 +133,7 @@ def wait(stack: Stack, flow: Flow, during: Any = None) -> dict[str, dict[str, An
                                  + "; ".join(current[k].get("message", "") for k in failed))
             if during is not None:
                 during(stack, current)
-            time.sleep(3)
+            time.sleep(1 if during is not None else 3)  # faults watch for checkpoints
         out = waiter.stdout.read() if waiter.stdout else ""
         if waiter.returncode != 0:
             raise StepFailed(f"kubectl wait failed ({waiter.returncode}):\n{out}")

@@ -44,7 +44,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="zhufu-e2e-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    flow = Flow(started=time.monotonic(), nodes=args.nodes, max_steps=6 if args.faults else 4)
+    flow = Flow(started=time.monotonic(), nodes=args.nodes, max_steps=12 if args.faults else 4)
     try:
         with Stack(workdir) as stack:
             stack.say(f"work files in {workdir}")

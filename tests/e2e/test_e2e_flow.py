@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(180
 
 
 def _run(workdir: Path, with_faults: bool) -> dict[str, object]:
-    flow = Flow(started=time.monotonic(), max_steps=6 if with_faults else 4)
+    flow = Flow(started=time.monotonic(), max_steps=12 if with_faults else 4)
     with Stack(workdir) as stack:
         try:
             summary = run(stack, flow, with_faults)
