@@ -29,9 +29,11 @@ Five more catch what those rules let through:
   one clause, three times or cut off in a third copy (``再展宏图再展宏图再展``,
   ``新年好新年好新年好``), or twice when it is no known reduplication: the distributive
   ``一个城市一个城市地`` (a phrase opening on 一) and the free-choice ``想睡多久睡多久`` (a
-  question word inside) pass; or a clause of four or more characters written twice in a row
-  after the opening one (``愿您在心里。愿您在心里。``: never in the paper's 12,620 chosen and
-  rejected greetings; a doubled opening, ``新年快乐，新年快乐，…``, is a chant and passes);
+  question word inside) pass; or, past the opening clause, a run of one to three clauses of
+  four or more characters in all written again right after itself (``愿您在心里。愿您在心里。``,
+  ``愿您身体硬朗，天天开心。愿您身体硬朗，天天开心。``: never in the paper's 12,620 chosen and
+  rejected greetings or its 4,000 SFT answers; a doubled opening, ``新年快乐，新年快乐，…``, is a
+  chant and passes);
 - ``scrambled`` — the characters do not form words: few of them fall inside dictionary
   words and few neighbouring pairs start one (jieba's dictionary, not any corpus of
   greetings);
@@ -49,7 +51,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from itertools import pairwise
 
 from zhufu.pipeline.analysis.text import HAN, HAN_RUN, _jieba, han_count, tokens
 from zhufu.pipeline.evaluation.readable import readability as readable_check
@@ -71,6 +72,8 @@ _DANGLING_END = ("，", ",", "、", "：", ":", "；", "的", "和", "与", "及
 _TRAILING = re.compile(r"[\s\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]+$")
 #: A piece of 3–8 Chinese characters written again right after itself (no mark between).
 _STUTTER = re.compile(r"([\u4e00-\u9fff]{3,8})\1")
+#: The longest run of clauses whose immediate repeat is a stutter.
+_CLAUSE_RUN_MAX = 3
 #: Question words of the free-choice reduplication (想吃什么吃什么, 想睡多久睡多久).
 _FREE_CHOICE = ("什么", "多久", "多少", "哪", "谁", "怎么", "几")
 _ANY_PUNCT = re.compile(r"[，,。.！!？?、；;：:…~～\s]")
@@ -120,12 +123,24 @@ def _self_repeat(han: str) -> float:
     return _clip((best - 0.45) / 0.3)
 
 
+def _clauses_repeated(han_runs: list[str]) -> bool:
+    """Whether, past the opening clause, one to three clauses (four or more characters in all)
+    come again right after themselves, in the same order."""
+    n = len(han_runs)
+    for k in range(1, _CLAUSE_RUN_MAX + 1):
+        for i in range(1, n - 2 * k + 1):
+            block = han_runs[i:i + k]
+            if block == han_runs[i + k:i + 2 * k] and sum(map(len, block)) >= 4:
+                return True
+    return False
+
+
 def _stutter(han_runs: list[str]) -> float:
     """1 when a clause (a run of Chinese characters) writes a phrase of three or more
     characters again right after itself, unless it is a known reduplication written once more
-    (see the module docstring), or when a clause of four or more characters is the one before
-    it again (past the opening: ``新年快乐，新年快乐，…`` is a chant), else 0."""
-    if any(a == b and len(a) >= 4 for a, b in pairwise(han_runs[1:])):
+    (see the module docstring), or when one to three clauses are written again right after
+    themselves past the opening (``新年快乐，新年快乐，…`` is a chant), else 0."""
+    if _clauses_repeated(han_runs):
         return 1.0
     for run in han_runs:
         for m in _STUTTER.finditer(run):

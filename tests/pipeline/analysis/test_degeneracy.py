@@ -112,7 +112,14 @@ SOUP_QUERY, SOUP = "孩子考上大学的祝福语", "粽叶飘香化作满堂�
     "七夕快乐，爱你一万年爱你一万年，我们永远在一起。",
     # a clause written twice in a row past the opening (a GRPO sample of `zhufu run`)
     "外婆，元旦快乐！愿您身体健康，笑口常开。愿您在心里。愿您在心里。",
-    "老师，教师节快乐！身体健康，身体健康，桃李满天下。"])
+    "老师，教师节快乐！身体健康，身体健康，桃李满天下。",
+    # two or three clauses written again right after themselves past the opening (the first
+    # is shaped like a GRPO sample of `zhufu run` the judge gave 3.49)
+    "岳父，父亲节快乐！愿您身体硬朗，天天开心。愿您身体硬朗，天天开心。",
+    "同学们，毕业快乐！愿你们乘风破浪，不负韶华。愿你们乘风破浪，不负韶华。前程似锦！",
+    "亲爱的，生日快乐！星光为你点灯，晚风为你唱歌，花开为你作证。星光为你点灯，晚风为你唱歌，"
+    "花开为你作证。",
+    "王总，开业大吉！财源，广进，财源，广进，生意兴隆。"])
 def test_a_phrase_stuttered_inside_a_clause_is_degenerate(text: str) -> None:
     sig = signals(SOUP_QUERY, text)
     assert sig["stutter"] == 1.0, sig
@@ -124,7 +131,14 @@ def test_a_phrase_stuttered_inside_a_clause_is_degenerate(text: str) -> None:
     "闺女，高考顺利！考完这一场，想睡多久睡多久。愿你的努力都有回报。",
     "放假了想吃什么吃什么，想去哪儿去哪儿，生日快乐！",
     "恭喜恭喜恭喜你！新年快乐，高高兴兴，开开心心。",
-    "新年快乐，新年快乐，愿你一年更比一年好。", "一步一步地往前走，一年又一年，平安喜乐。"])
+    "新年快乐，新年快乐，愿你一年更比一年好。", "一步一步地往前走，一年又一年，平安喜乐。",
+    # a doubled opening of two clauses is a chant; a clause pair repeated with a clause
+    # between, or with one clause changed, is a refrain; a doubled clause pair of under
+    # four characters in all is an interjection
+    "新年好，过年好，新年好，过年好，祝您阖家欢乐！",
+    "妈妈，生日快乐！愿您平安，愿您喜乐。谢谢您一路陪伴。愿您平安，愿您喜乐。",
+    "哥们，元旦快乐！愿你升职，愿你加薪。愿你升职，愿你脱单。",
+    "奶奶，寿比南山！好，好，好，好，您说什么都好。"])
 def test_reduplication_and_repeats_across_clauses_are_no_stutter(text: str) -> None:
     assert signals(SOUP_QUERY, text)["stutter"] == 0.0
 
