@@ -46,9 +46,10 @@ test-distributed: install
 test-all: install
 	$(VENV)/bin/pytest -m "slow or not slow"
 
-# The slow tests .ci/run runs as well (minutes each): the GPU smoke script on CPU.
+# The slow tests .ci/run runs as well (minutes each): the GPU smoke script on CPU, and
+# GRPO killed and rerun (resumed mid-way; rerun after its final checkpoint).
 test-slow-ci: install
-	$(VENV)/bin/pytest -m slow tests/scripts
+	$(VENV)/bin/pytest -m slow tests/scripts tests/pipeline/train/test_grpo.py
 
 # The trainer image's version pins against the registry's metadata (asks PyPI through pip).
 test-registry: install

@@ -10,12 +10,44 @@ from zhufu.pipeline import gcscope
 from zhufu.pipeline.errors import ConfigError
 
 
+class _AlreadyTrained(Exception):
+    """Raised by :func:`_stop_if_trained` when a resumed run has nothing left to train."""
+
+
+def _stop_if_trained() -> Any:
+    """A callback that ends ``train()`` before its first step when the checkpoint it resumed
+    from is already at ``max_steps``.
+
+    Trainer checks ``max_steps`` only after a step: resumed from its final checkpoint (a pod
+    killed after the last save, before the model was registered), a run would train one step
+    past ``max_steps``. ``on_train_begin`` comes after Trainer restored the weights, optimizer
+    and state from the checkpoint under every backend (DeepSpeed included), so stopping there
+    leaves the trainer holding the finished model.
+    """
+    from transformers import TrainerCallback
+
+    class StopIfTrained(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+            if 0 < state.max_steps <= state.global_step:
+                raise _AlreadyTrained
+
+    return StopIfTrained()
+
+
+def _logged_loss(trainer: Any) -> float:
+    """The mean of the losses a resumed trainer's state logged (its run's training loss)."""
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    return sum(losses) / len(losses) if losses else 0.0
+
+
 def fit(trainer: Any, stage: str, **train_kwargs: Any) -> tuple[int, float, float]:
     """``trainer.train(**train_kwargs)``; returns (optimizer steps, training loss, seconds).
 
     A loss that is not finite is a :class:`~zhufu.pipeline.errors.ConfigError`: the run
     diverged and the learning rate is the knob to turn. Metrics a callback still holds
-    (:func:`mlflow_metrics_callback`) are sent even when training raises.
+    (:func:`mlflow_metrics_callback`) are sent even when training raises. Resumed from a
+    checkpoint already at ``max_steps``, nothing is trained: the trainer holds the
+    checkpoint's model, the loss is the mean its state logged, and seconds are 0.
 
     The objects that exist when training starts (the stage's libraries: MLflow, SQLAlchemy,
     pydantic, the reward models, the loaded policy) are frozen while it runs
@@ -24,15 +56,20 @@ def fit(trainer: Any, stage: str, **train_kwargs: Any) -> tuple[int, float, floa
     training made, not the ~700 k objects of a ``zhufu grpo`` process (profiled, issue 15).
     """
     started = time.perf_counter()
+    stop = _stop_if_trained()
+    trainer.add_callback(stop)
     try:
         with gcscope.fewer_collections(young=0):  # freeze only: 0 keeps the thresholds
             output = trainer.train(**train_kwargs)
+        steps, loss = int(output.global_step), float(output.training_loss)
+    except _AlreadyTrained:
+        return trainer.state.global_step, _logged_loss(trainer), 0.0
     finally:  # a run that fails mid-way still records the metrics of its last steps
+        trainer.remove_callback(stop)
         for callback in trainer.callback_handler.callbacks:
             if callable(getattr(callback, "flush", None)):
                 callback.flush()
     seconds = time.perf_counter() - started
-    steps, loss = int(output.global_step), float(output.training_loss)
     if not math.isfinite(loss):
         raise ConfigError(f"{stage}: training loss is {loss} after {steps} steps; "
                           "lower learning_rate")

@@ -103,3 +103,29 @@ def test_killed_grpo_resumes_from_last_checkpoint(home: dict[str, str], tmp_path
     assert result["metrics"]["resumed_from_step"] >= 2.0
     state = json.loads((ckpt / "checkpoint-6" / "trainer_state.json").read_text())
     assert state["global_step"] == 6
+
+
+@pytest.mark.slow
+def test_rerun_after_the_final_checkpoint_trains_nothing(home: dict[str, str],
+                                                          tmp_path: Path) -> None:
+    """A run killed after its last checkpoint (before registering) is rerun: Trainer would
+    resume and train one step past max_steps; the rerun registers the checkpoint's model."""
+    ckpt = tmp_path / "ckpt"
+    cmd = _grpo_cmd(ckpt, steps=2, save_steps=2)
+    first = subprocess.run(cmd, env=home, cwd=tmp_path, capture_output=True, text=True,
+                           timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = subprocess.run(cmd, env=home, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    result = json.loads(second.stdout.strip().splitlines()[-1])
+    m = result["metrics"]
+    assert m["steps"] == 2.0 and m["resumed_from_step"] == 2.0 and m["seconds"] == 0.0
+    assert "reward_s_per_step" not in m  # no step ran, so no reward time per step
+    assert not (ckpt / "checkpoint-3").exists()
+    from safetensors.torch import load_file
+
+    saved = load_file(Path(result["outputs"]["model"], "model.safetensors"))
+    trained = load_file(ckpt / "checkpoint-2" / "model.safetensors")
+    assert saved.keys() == trained.keys()
+    assert all(bool((saved[k] == trained[k]).all()) for k in saved)
