@@ -7,16 +7,16 @@ advantage, and the policy takes a clipped policy-gradient step with a KL penalty
 ``generate`` unless ``vllm`` is set, and on CPU we use the tiny preset (a small batch and
 short completions) — the paper's settings are the ``paper`` preset.
 
-Prompts are cut to ``max_prompt_length`` tokens when the dataset is built (TRL 1.16 has no
-such limit). Checkpoints go to ``checkpoint_dir`` (local, or ``s3://`` mirrored from a local
-folder by global rank 0) every ``save_steps``; with ``resume: auto`` a restarted run continues
-from the newest one (model, optimizer, scheduler and step count) and ends at the same
-``max_steps`` (a checkpoint already at ``max_steps`` trains nothing more: the rerun registers
-its model, :func:`~zhufu.pipeline.train.callbacks.fit`). Under ``torchrun`` every rank trains; the stage wrapper saves, registers and
-reports once, on rank 0. The readable share of the completions the rewards score is logged
-at every logging step (``train/readable_share``), with a warning when it falls
-(:mod:`zhufu.pipeline.train.readable_monitor`). An ``rm`` reward with its degeneracy guard
-on (the default) logs how many completions it vetoed per call (``train/rm_vetoed``,
+Prompts are cut to ``max_prompt_length`` tokens when the dataset is built (TRL 1.16 has no such
+limit). Checkpoints go to ``checkpoint_dir`` (local, or ``s3://`` mirrored from a local folder
+by global rank 0) every ``save_steps``; with ``resume: auto`` a restarted run continues from
+the newest one (model, optimizer, scheduler and step count) and ends at the same ``max_steps``
+(a checkpoint already at ``max_steps`` trains nothing more: the rerun registers its model,
+:func:`~zhufu.pipeline.train.callbacks.fit`). Under ``torchrun`` every rank trains; the stage
+wrapper saves, registers and reports once, on rank 0. The readable share of the completions the
+rewards score is logged at every logging step (``train/readable_share``), with a warning when
+it falls (:mod:`zhufu.pipeline.train.readable_monitor`). An ``rm`` reward with its degeneracy
+guard on (the default) logs how many completions it vetoed per call (``train/rm_vetoed``,
 ``train/rm_vetoed_share``) and the run's total on rank 0 (``reward_vetoed/rm``).
 """
 
