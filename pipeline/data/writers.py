@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from zhufu.pipeline import fastjson
 from zhufu.pipeline.data.errors import DataError
 from zhufu.pipeline.data.parse import check_label, check_text
 from zhufu.pipeline.data.rows import LabelledExample, PreferencePair, Prompt, SFTExample
@@ -24,19 +25,19 @@ def _dump_array(items: list[dict[str, Any]]) -> str:
 
 
 def write_jsonl(rows: Iterable[Mapping[str, Any]], uri: Uri) -> int:
-    """Write one JSON object per line (keys kept in order); returns the number of rows."""
+    """Write one compact JSON object per line (keys kept in order, by
+    :func:`zhufu.pipeline.fastjson.dumps`: a curation trace of 1,000 candidates is written in a
+    fraction of the standard library's time); returns the number of rows."""
     name = str(uri)
     lines = []
     for row, record in enumerate(rows, start=1):
         if not isinstance(record, Mapping):
             raise DataError(name, row, None, f"expected a mapping, got {type(record).__name__}")
         try:
-            line = json.dumps(dict(record), ensure_ascii=False)
-            line.encode("utf-8")
+            lines.append(fastjson.dumps(dict(record)))
         except (TypeError, ValueError, UnicodeEncodeError) as exc:
             raise DataError(name, row, None, f"not serialisable as JSON: {exc}") from exc
-        lines.append(line + "\n")
-    write_text(name, "".join(lines))
+    write_bytes(name, b"".join(line + b"\n" for line in lines))
     return len(lines)
 
 

@@ -76,6 +76,14 @@ def test_loads_reads_integers_of_any_size_as_json_does(backend: str, number: int
     assert type(got["id"]) is int and got["id"] == number  # not a rounded float
 
 
+@pytest.mark.parametrize("text", ["18446744073709551616", "-1e19", "[1e300, 9.3e18, -0.5]",
+                                  '{"a": {"b": [1, {"c": 12345678901234567890123}]}}',
+                                  '{"x": 1.5, "y": [9223372036854775807, "1e30"]}'])
+def test_loads_reads_large_numbers_anywhere_as_json_does(backend: str, text: str) -> None:
+    got = fastjson.loads(text)
+    assert got == json.loads(text) and repr(got) == repr(json.loads(text))
+
+
 @pytest.mark.parametrize("bad", [b"", b"{", b"not json", b'{"a": 1} trailing', b"\xff\xfe"])
 def test_loads_raises_value_error_on_garbage(backend: str, bad: bytes) -> None:
     with pytest.raises(ValueError):
