@@ -34,6 +34,7 @@ from zhufu.pipeline.train.grpo_setup import (
     RewardClock,
     build_rewards,
     check_hardware,
+    checkpoint_step,
     latest_checkpoint,
     trainer_args,
 )
@@ -150,10 +151,11 @@ def _restore_from_s3(local: Path, target: str) -> str | None:
 
     marker = f"{target.rstrip('/')}/{LATEST_MARKER}"
     name = read_text(marker).strip() if exists(marker) else None
-    step = int(name.rsplit("-", 1)[-1]) if name else -1  # no marker: nothing is complete
+    step = checkpoint_step(name) if name else -1  # no marker: nothing is complete
+    if step is None:
+        raise DataError(marker, None, None, f"names {name!r}, not a checkpoint-N folder")
     for folder in local.glob("checkpoint-*"):
-        tail = folder.name.rsplit("-", 1)[-1]
-        if tail.isdigit() and int(tail) > step:
+        if (checkpoint_step(folder.name) or -1) > step:
             shutil.rmtree(folder)
     if name and latest_checkpoint(local) != local / name:
         download_dir(f"{target.rstrip('/')}/{name}", local / name)
@@ -236,7 +238,7 @@ def grpo(cfg: GRPOConfig) -> StageOutput:
                 add_plain_lm_head(m, trainer.temperature)
     steps, loss, seconds = fit(trainer, "grpo", resume_from_checkpoint=str(resume_from)
                                if resume_from else None)
-    resumed_at = int(resume_from.name.split("-")[-1]) if resume_from else 0
+    resumed_at = (checkpoint_step(resume_from.name) or 0) if resume_from else 0
     metrics = {"steps": float(steps), "train_loss": loss, "seconds": seconds,
                "resumed_from_step": float(resumed_at), **monitor.metrics(),
                **reward_time(clock, seconds, steps - resumed_at),

@@ -270,9 +270,19 @@ def build_rewards(cfg: GRPOConfig, counter: dict[str, int], clock: RewardClock |
     return funcs, weights
 
 
+def checkpoint_step(name: str) -> int | None:
+    """N of a ``checkpoint-N`` name (Trainer's checkpoint folders), else None.
+
+    >>> checkpoint_step("checkpoint-12"), checkpoint_step("checkpoint-x")
+    (12, None)
+    """
+    prefix, _, tail = name.rpartition("-")
+    return int(tail) if prefix == "checkpoint" and tail.isdigit() else None
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
     """The newest ``checkpoint-N`` folder Trainer wrote in ``folder`` (by N), if any."""
-    found = [(int(p.name.split("-")[-1]), p) for p in folder.glob("checkpoint-*")
-             if p.is_dir() and p.name.split("-")[-1].isdigit()
+    found = [(checkpoint_step(p.name), p) for p in folder.glob("checkpoint-*")
+             if p.is_dir() and checkpoint_step(p.name) is not None
              and (p / "trainer_state.json").is_file()]
     return max(found)[1] if found else None

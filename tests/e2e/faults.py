@@ -31,6 +31,8 @@ from typing import Any
 from flow import Flow, _mlflow
 from stack import BUCKET, OPERATOR, Stack, StepFailed
 
+from zhufu.pipeline.train.grpo_setup import checkpoint_step
+
 
 @dataclass
 class Injector:
@@ -45,7 +47,7 @@ class Injector:
         # only a checkpoint before the last step leaves steps to resume (the group may
         # checkpoint faster than this polls: the flow gives it room, ``max_steps``)
         if ("grpo_pods" not in self.done and self._checkpointed(stack)
-                and int(self.checkpoint.rsplit("-", 1)[-1]) < self.flow.max_steps):
+                and (checkpoint_step(self.checkpoint) or 0) < self.flow.max_steps):
             self._kill_grpo_pods(stack)
 
     # ------------------------------------------------------------------ fault 1

@@ -56,3 +56,16 @@ def test_without_latest_nothing_local_is_resumed(target: str, tmp_path: Path) ->
     _checkpoint(local / "checkpoint-2", ("trainer_state.json",))
     assert _restore_from_s3(local, target) is None
     assert latest_checkpoint(local) is None
+
+
+def test_a_marker_naming_no_checkpoint_is_an_error_that_keeps_the_mirror(target: str,
+                                                                          tmp_path: Path) -> None:
+    from zhufu.pipeline.errors import DataError
+
+    local = tmp_path / "mirror"
+    _checkpoint(local / "checkpoint-2", ("trainer_state.json",))
+    write_text(f"{target}/LATEST", "../team-b/checkpoint-9")
+    with pytest.raises(DataError, match="not a checkpoint-N folder") as info:
+        _restore_from_s3(local, target)
+    assert f"{target}/LATEST" in str(info.value)
+    assert latest_checkpoint(local) == local / "checkpoint-2"  # nothing removed
