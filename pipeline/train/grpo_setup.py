@@ -281,8 +281,18 @@ def checkpoint_step(name: str) -> int | None:
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
-    """The newest ``checkpoint-N`` folder Trainer wrote in ``folder`` (by N), if any."""
-    found = [(checkpoint_step(p.name), p) for p in folder.glob("checkpoint-*")
-             if p.is_dir() and checkpoint_step(p.name) is not None
-             and (p / "trainer_state.json").is_file()]
+    """The newest complete ``checkpoint-N`` folder Trainer wrote in ``folder`` (by N), if any:
+    one whose ``trainer_state.json`` (the file Trainer writes last) reads as JSON, so a process
+    killed while writing it leaves the previous checkpoint the one to resume from."""
+    found = [(step, p) for p in folder.glob("checkpoint-*")
+             if (step := checkpoint_step(p.name)) is not None and p.is_dir()
+             and _state_readable(p / "trainer_state.json")]
     return max(found)[1] if found else None
+
+
+def _state_readable(path: Path) -> bool:
+    try:
+        json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return True

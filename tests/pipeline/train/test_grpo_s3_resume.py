@@ -69,3 +69,11 @@ def test_a_marker_naming_no_checkpoint_is_an_error_that_keeps_the_mirror(target:
         _restore_from_s3(local, target)
     assert f"{target}/LATEST" in str(info.value)
     assert latest_checkpoint(local) == local / "checkpoint-2"  # nothing removed
+
+
+def test_a_checkpoint_killed_while_writing_its_state_is_not_resumed(tmp_path: Path) -> None:
+    _checkpoint(tmp_path / "checkpoint-2", ("optimizer.pt",))
+    (tmp_path / "checkpoint-2" / "trainer_state.json").write_text('{"global_step": 2}')
+    _checkpoint(tmp_path / "checkpoint-4", ("optimizer.pt",))
+    (tmp_path / "checkpoint-4" / "trainer_state.json").write_text('{"global_step": 4, "lo')
+    assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint-2"
