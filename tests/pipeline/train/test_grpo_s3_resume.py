@@ -25,8 +25,8 @@ def target(s3_server, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: ANN001
 
 def _checkpoint(folder: Path, files: tuple[str, ...]) -> Path:
     folder.mkdir(parents=True)
-    for name in files:
-        (folder / name).write_text(name)
+    for name in files:  # Trainer's state is JSON (a checkpoint is complete once it reads)
+        (folder / name).write_text('{"global_step": 0}' if name.endswith(".json") else name)
     return folder
 
 
