@@ -42,6 +42,12 @@ def _bad_byte(text: str) -> str | None:
     return f"invalid text (lone surrogate U+{code:04X})"
 
 
+def _may_hold_lone_surrogates(text: str) -> bool:
+    """Whether a JSON document's rows can hold a lone surrogate: only from an undecodable
+    byte (see :func:`decode`) or a ``\\u`` escape, so a text with neither needs no row check."""
+    return "\\u" in text or _SURROGATE.search(text) is not None
+
+
 def check_utf8(obj: Any, file: str, row: int) -> None:
     """Raise DataError if any string in ``obj`` came from invalid UTF-8 bytes.
 
@@ -104,7 +110,7 @@ def iter_json_array(text: str, file: str) -> Iterator[tuple[int, dict[str, Any]]
     names the row it is in as well as the line and column.
     """
     decoder = json.JSONDecoder()
-    has_bad_bytes = _SURROGATE.search(text) is not None
+    suspect = _may_hold_lone_surrogates(text)
     pos = _WS.match(text, 0).end()  # type: ignore[union-attr]
     if pos >= len(text):
         raise DataError(file, None, None, "empty file")
@@ -127,7 +133,7 @@ def iter_json_array(text: str, file: str) -> Iterator[tuple[int, dict[str, Any]]
             raise DataError(file, row, None, "JSON nested too deeply") from None
         if not isinstance(obj, dict):
             raise DataError(file, row, None, f"expected a JSON object, got {_kind(obj)}")
-        if has_bad_bytes:
+        if suspect:
             check_utf8(obj, file, row)
         yield row, obj
         pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
@@ -170,11 +176,8 @@ def iter_lines(text: str, file: str, field: str) -> Iterator[tuple[int, str]]:
 
 
 def iter_jsonl(text: str, file: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(row, object) for each line of a JSONL file; each line must be one JSON object.
-
-    A lone surrogate in an object comes from an undecodable byte or a ``\\u`` escape in the
-    text: a file with neither is not checked row by row (the check encodes every field)."""
-    suspect = "\\u" in text or _SURROGATE.search(text) is not None
+    """(row, object) for each line of a JSONL file; each line must be one JSON object."""
+    suspect = _may_hold_lone_surrogates(text)
     for row, line in iter_lines(text, file, field="(line)"):
         try:
             obj = json.loads(line)

@@ -68,6 +68,9 @@ CASES: list[tuple[str, str, bytes, Callable[..., Any], int, str, str]] = [
      "one human message"),
     ("pairs-empty-query", "p.json",
      json.dumps([_pair(q="")]).encode(), load_pairs, 1, "conversations[0].value", "empty"),
+    ("pairs-escaped-surrogate", "p.json",  # an escape, not a bad byte: JSON arrays check too
+     (json.dumps([_pair()])[:-1] + ', {"source": "\\ud83d", ' + json.dumps(_pair())[1:]
+      + "]").encode(), load_pairs, 2, "source", "lone surrogate"),
     ("labelled-label-2", "l.jsonl", _jsonl(GOOD_L, GOOD_L.replace(": 1}", ": 2}")),
      load_labelled, 2, "label", "0/1"),
     ("labelled-label-string", "l.jsonl", _jsonl(GOOD_L.replace(": 1}", ': "1"}')),
