@@ -155,7 +155,8 @@ def _restore_from_s3(local: Path, target: str) -> str | None:
     if step is None:
         raise DataError(marker, None, None, f"names {name!r}, not a checkpoint-N folder")
     for folder in local.glob("checkpoint-*"):
-        if (checkpoint_step(folder.name) or -1) > step:
+        folder_step = checkpoint_step(folder.name)
+        if folder_step is not None and folder_step > step:
             shutil.rmtree(folder)
     if name and latest_checkpoint(local) != local / name:
         download_dir(f"{target.rstrip('/')}/{name}", local / name)
