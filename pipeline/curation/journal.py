@@ -11,8 +11,11 @@ again.
 
 Writes use group commit: lines appended while an ``fsync`` runs are flushed together by the
 next one, so durability costs one ``fsync`` per batch, not per line, and high concurrency
-does not queue on the disk. The first line is a header with the journal's format version. A
-torn last line (the kill landed mid-write) is dropped on load; any other bad line is an error.
+does not queue on the disk. One worker thread drains the batches for as long as lines keep
+coming (it is handed work once per busy spell, not once per batch: waking a thread costs the
+event loop more than the ``fsync`` it waits for) and wakes the loop once per batch written.
+The first line is a header with the journal's format version. A torn last line (the kill
+landed mid-write) is dropped on load; any other bad line is an error.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +45,8 @@ class Journal:
         self.records: dict[str, dict[str, Any]] = {}
         self.dropped_lines = 0
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
-        self._flushing = False
+        self._lock = threading.Lock()  # guards _pending and _flushing across the two threads
+        self._flushing = False  # a drain is running (or about to): it will take new lines
         self._load()
         self._fh = self.path.open("ab")  # lines are UTF-8 JSON bytes already
         if self.path.stat().st_size == 0:
@@ -101,34 +106,46 @@ class Journal:
         """Record ``payload`` under ``key``; returns once the line is on disk."""
         record = {"key": key, "kind": kind, **payload}
         line = fastjson.dumps(record) + b"\n"
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((line, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         self.records[key] = record
-        if not self._flushing:
-            self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
+        with self._lock:
+            self._pending.append((line, future))
+            start, self._flushing = not self._flushing, True
+        if start:
+            loop.run_in_executor(None, self._drain, loop)
         await future
         return record
 
-    async def _flush(self) -> None:
-        try:
-            while self._pending:
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Worker thread: write and ``fsync`` batches until none is left, then stop; each
+        batch's futures are settled on the loop (a write that fails fails its batch only)."""
+        while True:
+            with self._lock:
                 batch, self._pending = self._pending, []
-                try:
-                    self._fh.write(b"".join([line for line, _ in batch]))
-                    await asyncio.to_thread(self._sync)
-                except OSError as e:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(e)
-                    continue
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
-        finally:
-            self._flushing = False
+                if not batch:
+                    self._flushing = False
+                    return
+            error: Exception | None = None
+            try:
+                self._fh.write(b"".join([line for line, _ in batch]))
+                self._sync()
+            except Exception as e:  # noqa: BLE001 - handed to the callers awaiting the batch
+                error = e
+            loop.call_soon_threadsafe(_settle, batch, error)
 
     def close(self) -> None:
         if not self._fh.closed:
             self._sync()
             self._fh.close()
+
+
+def _settle(batch: list[tuple[bytes, asyncio.Future[None]]], error: Exception | None
+            ) -> None:
+    """On the loop: the batch's lines are on disk (``error`` None) or failed with ``error``."""
+    for _, future in batch:
+        if not future.done():
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)

@@ -43,6 +43,37 @@ async def test_group_commit_batches_fsyncs(tmp_path: Path, monkeypatch: pytest.M
     assert 1 <= syncs < 300  # many lines per fsync, and every append waited for one
 
 
+async def test_each_append_returns_with_its_line_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    j = Journal(path)
+
+    async def append_and_read(i: int) -> bytes:
+        await j.append(f"k{i}", "call", text=str(i))
+        return path.read_bytes()
+
+    seen = await asyncio.gather(*(append_and_read(i) for i in range(50)))
+    assert all(f'"key":"k{i}"'.encode() in on_disk for i, on_disk in enumerate(seen))
+    j.close()
+
+
+async def test_a_failed_fsync_fails_its_batch_only(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    j = Journal(tmp_path / "journal.jsonl")
+    real, failures = j._sync, [OSError(5, "Input/output error")]
+
+    def failing_once() -> None:
+        if failures:
+            raise failures.pop()
+        real()
+
+    monkeypatch.setattr(j, "_sync", failing_once)
+    with pytest.raises(OSError, match="Input/output error"):
+        await j.append("lost", "call", text="x")
+    await asyncio.gather(*(j.append(f"k{i}", "call", text=str(i)) for i in range(20)))
+    j.close()
+    assert {f"k{i}" for i in range(20)} <= set(Journal(tmp_path / "journal.jsonl").records)
+
+
 async def test_torn_last_line_is_dropped_and_repaired(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
     j = Journal(path)
