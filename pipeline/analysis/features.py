@@ -68,15 +68,6 @@ PRONOUN_YOU = re.compile(r"你(?!们)")
 #: greetings reuse a word now and then (像…一样 three times in a string of similes, 永远 in a
 #: parallel list) and stay under it; 谢谢您，谢谢您…, 满月满月，宝宝满月… go well over it.
 WORD_REPEAT_FREE = 0.12
-#: A concrete act in the greeting: the writer does something (我周末回去陪你们, 我来买单, 有我们在,
-#: 送你一个苹果), or tells the recipient something to do (记得吃饺子, 早去早回, 有空常联系,
-#: 少熬夜) — a greeting written for one person, not a wish for a state that suits anyone.
-#: Written for Zhufu; 对我来说, 我们的未来 and gifts of abstractions (送你一份祝福) do not count.
-CONCRETE_ACT = re.compile(
-    r"我们?(?!的)[^，。！？；的]{0,3}(来(?!说)|请|陪|等|替|帮|保证|回去|过去|一起|准备|买|带|留|寄|煮|包)"
-    r"|有我们?在?[，。！]|交给我|记得|别忘|早去早回|多(休息|喝水|保重|运动|走走)|少(抽|喝|熬)"
-    r"|有空(常|多)?(联系|来|聚)|常联系|常回家|不醉不归|不许"
-    r"|送(你|您)一(个|只|碗|杯|盒|块|束)(?!祝福|好运|幸福|快乐|阳光|温暖)")
 AGE_IN_TEXT = re.compile(r"([0-9]{1,3}|[一二三四五六七八九十百]{1,4})\s*(岁|周岁|大寿|寿|周年|载)")
 
 
@@ -417,8 +408,6 @@ def _craft_features(f: Features, lex: Lexicon) -> None:
     f.set("wish_after_stop", float(min(3, len(WISH_AFTER_STOP.findall(text)))))
     f.set("semicolons", float(min(3, text.count("；") + text.count(";"))))
     f.set("and_lists", float(min(4, len(AND_LIST.findall(text)))))
-    act = [m.group(0) for m in CONCRETE_ACT.finditer(text)]
-    f.set("concrete_act", float(bool(act)), act)
 
 
 def _length_features(f: Features) -> None:

@@ -79,7 +79,6 @@ FEATURE_TEXT: dict[str, tuple[str, str]] = {
     "emoji_end": ("", "以表情符号收尾"),
     "you_density": ("", "通篇“你”字，像群发模板"),
     "everyday": ("有生活细节", ""),
-    "concrete_act": ("有具体的行动或叮嘱，是写给这个人的", ""),
     "opens_with_wish": ("", "开口就是“祝/愿”，少了铺垫"),
     "wish_after_stop": ("先叙后祝，层次分明", ""),
     "semicolons": ("句式有变化", ""),

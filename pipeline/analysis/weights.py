@@ -72,7 +72,6 @@ def _default_weights() -> dict[str, dict[str, float]]:
             "emotion": 0.3, "address_opener": 0.8, "first_person": 0.3, "recipient_named": 0.2,
             "exclaims": 0.2, "too_formal": -0.3, "emoji_spam": -0.5, "scene_then_wish": 0.1,
             "you_density": -0.2, "wish_after_stop": 0.1, "everyday": 0.1,
-            "concrete_act": 1.0,
         },
         "cultural_appropriateness": {
             "wrong_occasion": -2.5, "taboo": -2.0, "honorific_slip": -0.8,
@@ -87,7 +86,7 @@ def _default_weights() -> dict[str, dict[str, float]]:
             # length relative to the query's request, by band (see features.LENGTH_BANDS)
             "len_rel_0": -0.6, "len_rel_1": -0.4, "len_rel_2": -0.2, "len_rel_3": -0.1,
             "len_rel_4": 0.0, "len_rel_5": 0.0, "len_rel_6": 0.0, "len_rel_7": 0.0,
-            "len_rel_8": -0.2, "short_as_asked": 0.2, "concrete_act": 1.0,
+            "len_rel_8": -0.2, "short_as_asked": 0.2,
         },
     }
 

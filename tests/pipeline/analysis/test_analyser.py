@@ -137,24 +137,6 @@ def test_a_short_fresh_answer_to_a_short_request_is_credited() -> None:
     assert "short_as_asked" in asked.dimensions["content_richness"].contributions
 
 
-def test_a_concrete_act_is_credited() -> None:
-    """``concrete_act`` fires on what the writer will do or tells the reader to do (我来煮,
-    记得, 不醉不归, a real gift) and not on 对我来说, 我们的未来 or a gift of a wish; it adds to
-    emotional resonance and content richness."""
-    act = analyse("元宵节给奶奶的祝福", "奶奶元宵快乐，汤圆我来煮，记得留着肚子！")
-    assert act.features["concrete_act"] == 1
-    assert {"我来煮", "记得"} <= set(act.evidence["concrete_act"])
-    for dim in ("emotional_resonance", "content_richness"):
-        assert "concrete_act" in act.dimensions[dim].contributions
-    plain = analyse("元宵节给奶奶的祝福", "奶奶元宵快乐，愿您团团圆圆，福气满满！")
-    assert plain.features["concrete_act"] == 0
-    assert analyse("老同学聚会", "好久不见，今晚不醉不归！").features["concrete_act"] == 1
-    assert analyse("平安夜祝福", "送你一个苹果，愿你平平安安。").features["concrete_act"] == 1
-    for text in ("中秋快乐，愿对我来说最重要的你一切安好。", "送你一份祝福，愿你天天开心。",
-                 "愿我们的未来充满阳光。"):
-        assert analyse("祝福语", text).features["concrete_act"] == 0, text
-
-
 def test_requested_length_is_respected() -> None:
     four = analyse("新婚四字祝福语", "百年好合")
     long = analyse("新婚四字祝福语",

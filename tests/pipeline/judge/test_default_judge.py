@@ -97,19 +97,3 @@ def test_default_judge_on_its_test_sets() -> None:
     assert pairs["final"]["pair_acc"] >= 0.92, pairs["misranked"]
     res = asyncio.run(load_judge().score_many([("生日祝福语", "。"), ("生日祝福语", "，，，，")]))
     assert all(r.overall == 1.0 and set(r.scores.values()) == {1.0} for r in res)
-
-
-def test_default_judge_labels_short_starter_greetings_good() -> None:
-    """Issue 12's aim: >= 85 % of the project's good starter greetings under 30 characters
-    are labelled good (0.778 before ``concrete_act``), and a short greeting that does
-    something concrete for its reader (an invitation, advice, the writer's own errand)
-    passes where the judge shipped before it did not (3.35, bad)."""
-    from zhufu.pipeline.data import starter_greetings
-
-    rows = [g for g in (*starter_greetings(), *starter_labelled())
-            if g.label == 1 and char_length(g.response) < 30]
-    judge = load_judge()
-    res = asyncio.run(judge.score_many([(g.query, g.response) for g in rows]))
-    assert len(rows) >= 60 and sum(r.label for r in res) / len(rows) >= 0.85
-    act = asyncio.run(judge.score("老同学聚会祝福", "好久不见，今晚有空多聚聚，不醉不归！"))
-    assert act.verdict == "good", act.overall
