@@ -214,17 +214,6 @@ def level_vs_bare(url: str, responses: Path, out: Path, level: int, args: argpar
             "bare_cpu_us_per_call": round(bare_cpu)}
 
 
-def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run with the median ``vs_bare`` (the lower middle one of an even count), with the
-    spread over all runs when there are several."""
-    ranked = sorted(runs, key=lambda r: r["vs_bare"])
-    row = dict(ranked[(len(ranked) - 1) // 2])
-    if len(runs) > 1:
-        row.update(repeats=len(runs), vs_bare_min=ranked[0]["vs_bare"],
-                   vs_bare_max=ranked[-1]["vs_bare"])
-    return row
-
-
 def candidates_of(responses: Path) -> list[str]:
     """The candidate lines of the bench's responses file."""
     return [line for line in responses.read_text(encoding="utf-8").splitlines() if line]
@@ -402,6 +391,9 @@ def main() -> None:
     if args.mode == "layer":
         layer(args)
         return
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from llm_client import median_run
+
     levels = [int(x) for x in args.levels.split(",")] if not args.shards else []
     shard_counts = [int(x) for x in args.shards.split(",")] if args.shards else []
     load_before = os.getloadavg()[0]
@@ -418,7 +410,7 @@ def main() -> None:
                 runs = [level_vs_bare(url, responses, work / f"c{level}-{r}", level, args,
                                       bare_first=bool((i + r) % 2))
                         for r in range(args.repeats)]
-                rows.append(median_run(runs))
+                rows.append(median_run(runs, lambda run: run["vs_bare"]))
             for n in shard_counts:
                 m = run_shards(url, responses, work / f"s{n}", n, args.shard_concurrency,
                                args.rounds)
