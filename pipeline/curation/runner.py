@@ -144,9 +144,13 @@ class Curator:
             dicts, [{"query": h["query"], "text": h["text"]} for h in dicts])
         return found
 
-    async def call(self, agent: str, request: ChatRequest, trace: dict[str, Any]
-                   ) -> agents.AgentOutput:
-        """The agent's answer: from the journal when there, else from the backend (journaled)."""
+    async def call(self, agent: str, request: ChatRequest, trace: dict[str, Any],
+                   steps_left: int = 1) -> agents.AgentOutput:
+        """The agent's answer: from the journal when there, else from the backend (journaled).
+
+        ``steps_left`` (this call's step and those after it in the candidate's chain) is the
+        call's priority for a backend slot: the run's last candidates do not wait behind the
+        final steps of all the others (:mod:`zhufu.pipeline.llm.slots`)."""
         key = self._key(request)
         with tracing.span(agent, "LLM", {"messages": request.messages}) as child:
             record = self.journal.get(key)
@@ -156,7 +160,7 @@ class Curator:
                 trace["replayed"] += 1
             else:
                 try:
-                    response = await self.backend.chat(request)
+                    response = await self.backend.chat(request, priority=steps_left)
                 except LLMError as e:
                     raise CallFailed(agent, e) from e
                 self.calls += 1
@@ -219,15 +223,18 @@ class Curator:
 
         strengths: list[dict[str, Any]] | None = None
         weaknesses: list[dict[str, Any]] | None = None
+        steps_left = ((cfg.debate.rounds if cfg.debate.enabled else 0) + int(cfg.judge)
+                      + int(cfg.reflect))
         if cfg.debate.enabled:
             strengths, weaknesses = [], []
             trace["debate"] = []
             for round_no in range(1, cfg.debate.rounds + 1):
                 adv, cri = await self._both(
                     self.call("advocate", agents.advocate_request(q, r, exemplars, weaknesses,
-                                                                  round_no), trace),
+                                                                  round_no), trace, steps_left),
                     self.call("critic", agents.critic_request(q, r, exemplars, strengths,
-                                                              round_no), trace))
+                                                              round_no), trace, steps_left))
+                steps_left -= 1
                 trace["debate"].append({"round": round_no, "advocate": self._entry(adv),
                                         "critic": self._entry(cri)})
                 if adv.ok:
@@ -237,18 +244,19 @@ class Curator:
 
         if cfg.judge:
             out = await self.call("judge", agents.judge_request(q, r, exemplars, strengths,
-                                                                weaknesses), trace)
+                                                                weaknesses), trace, steps_left)
             trace["judge"] = self._entry(out)
             if not out.ok:
                 return
             verdict = {**out.data, "by": "judge"}
+            steps_left -= 1
         else:
             assert strengths is not None and weaknesses is not None
             verdict = {**debate_tally(strengths, weaknesses), "by": "debate"}
 
         if cfg.reflect:
             out = await self.call("reflect", agents.reflect_request(
-                q, r, exemplars, strengths, weaknesses, verdict), trace)
+                q, r, exemplars, strengths, weaknesses, verdict), trace, steps_left)
             trace["reflect"] = self._entry(out)
             if out.ok:
                 verdict = self._apply_reflection(verdict, out.data, trace)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from zhufu.pipeline.errors import LLMError
+from zhufu.pipeline.llm.slots import Slots
 
 Message = dict[str, str]
 
@@ -85,8 +86,10 @@ class CallStats:
 class ChatBackend(abc.ABC):
     """Subclasses implement :meth:`_chat`; callers use :meth:`chat` and :meth:`chat_many`.
 
-    At most ``concurrency`` calls run :meth:`_chat` at once. The semaphore belongs to the
-    event loop that first used it and is rebuilt when a later ``asyncio.run`` brings a new one.
+    At most ``concurrency`` calls run :meth:`_chat` at once; while all slots are taken, calls
+    wait their turn by ``priority`` (:class:`~zhufu.pipeline.llm.slots.Slots`). The slots
+    belong to the event loop that first used them and are rebuilt when a later
+    ``asyncio.run`` brings a new one.
     """
 
     name: str = "backend"
@@ -99,8 +102,8 @@ class ChatBackend(abc.ABC):
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         self.concurrency = concurrency
         self.stats = CallStats()
-        self._semaphore: asyncio.Semaphore | None = None
-        self._semaphore_loop: asyncio.AbstractEventLoop | None = None
+        self._slots: Slots | None = None
+        self._slots_loop: asyncio.AbstractEventLoop | None = None
 
     @abc.abstractmethod
     async def _chat(self, request: ChatRequest) -> ChatResponse:
@@ -110,24 +113,29 @@ class ChatBackend(abc.ABC):
         """What decides this backend's answers besides the request (for cache keys)."""
         return {"backend": self.name}
 
-    def _loop_semaphore(self) -> asyncio.Semaphore:
+    def _loop_slots(self) -> Slots:
         loop = asyncio.get_running_loop()
-        if self._semaphore is None or self._semaphore_loop is not loop:
-            self._semaphore = asyncio.Semaphore(self.concurrency)
-            self._semaphore_loop = loop
+        if self._slots is None or self._slots_loop is not loop:
+            self._slots = Slots(self.concurrency)
+            self._slots_loop = loop
             self._on_new_loop(loop)
-        return self._semaphore
+        return self._slots
 
     def _on_new_loop(self, loop: asyncio.AbstractEventLoop) -> None:  # noqa: B027 - a hook
         """Called when a call first runs on ``loop``: drop what belonged to the previous one."""
 
-    async def chat(self, request: ChatRequest) -> ChatResponse:
-        async with self._loop_semaphore():
-            try:
-                response = await self._chat(request)
-            except LLMError as e:
-                self.stats.record_failure(e.kind)
-                raise
+    async def chat(self, request: ChatRequest, *, priority: int = 0) -> ChatResponse:
+        """The answer to ``request``; while all slots are taken, a call of higher ``priority``
+        gets the next free one (callers with chains of calls pass the steps still to go)."""
+        slots = self._loop_slots()
+        await slots.acquire(priority)
+        try:
+            response = await self._chat(request)
+        except LLMError as e:
+            self.stats.record_failure(e.kind)
+            raise
+        finally:
+            slots.release()
         self.stats.record(response)
         return response
 

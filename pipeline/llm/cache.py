@@ -104,7 +104,7 @@ class CachedBackend(ChatBackend):
     async def _chat(self, request: ChatRequest) -> ChatResponse:  # pragma: no cover - unused
         return await self.chat(request)
 
-    async def chat(self, request: ChatRequest) -> ChatResponse:
+    async def chat(self, request: ChatRequest, *, priority: int = 0) -> ChatResponse:
         start = time.perf_counter()
         key = cache_key(self._identity, request)
         hit = self.cache.get(key)
@@ -121,7 +121,8 @@ class CachedBackend(ChatBackend):
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise
-                return await self.chat(request)  # the leader was cancelled: go ourselves
+                # the leader was cancelled: go ourselves
+                return await self.chat(request, priority=priority)
             except LLMError:
                 # the leader's failure was counted once; this caller counts its own
                 self.stats.record_failure("SharedFailure")
@@ -130,7 +131,7 @@ class CachedBackend(ChatBackend):
         future: asyncio.Future[ChatResponse] = loop.create_future()
         self._inflight[key] = future
         try:
-            response = await self.inner.chat(request)
+            response = await self.inner.chat(request, priority=priority)
         except BaseException as e:
             if isinstance(e, LLMError):
                 future.set_exception(e)

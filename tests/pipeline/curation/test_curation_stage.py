@@ -32,6 +32,11 @@ class ScriptedBackend(ChatBackend):
         super().__init__(concurrency=4)
         self.script = script
         self.requests: list[ChatRequest] = []
+        self.priorities: list[tuple[str, int | None, int]] = []  # (kind, round, priority)
+
+    async def chat(self, request: ChatRequest, *, priority: int = 0) -> ChatResponse:
+        self.priorities.append((request.task["kind"], request.task.get("round"), priority))
+        return await super().chat(request, priority=priority)
 
     async def _chat(self, request: ChatRequest) -> ChatResponse:
         self.requests.append(request)
@@ -107,6 +112,18 @@ def test_ablation_switches(curation_set: Any, tmp_path: Path, over: dict, calls:
     out = run_curation(config(curation_set, tmp_path, **over), backend, progress=False)
     assert out.metrics["calls"] == 12 * calls == len(backend.requests)
     assert all(check(t) for t in out.traces)
+    # a call's priority for a slot is the steps its candidate has still to go, itself included
+    debate = over.get("debate", {})
+    rounds = debate.get("rounds", 1) if debate.get("enabled", True) else 0
+    after_debate = int(over.get("judge", True)) + int(over.get("reflect", True))
+    after_judge = {"curation_judge": 1 + int(over.get("reflect", True)), "reflect": 1}
+
+    def steps_left(kind: str, round_no: int | None) -> int:
+        return rounds - round_no + 1 + after_debate if round_no else after_judge[kind]
+
+    assert len(backend.priorities) == 12 * calls
+    assert all(priority == steps_left(kind, round_no)
+               for kind, round_no, priority in backend.priorities)
     kinds = {r.task["kind"] for r in backend.requests}
     if over.get("retrieval"):
         assert all(r.task["exemplars"] == [] for r in backend.requests)
