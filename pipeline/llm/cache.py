@@ -85,7 +85,7 @@ class CachedBackend(ChatBackend):
     """``inner`` behind a :class:`ResponseCache`; shares ``inner.stats`` (hits counted there).
 
     A hit takes no slot of ``inner``'s concurrency and sends nothing. Misses go through
-    ``inner.chat`` (its semaphore, retries and counters) and are stored when they succeed.
+    ``inner.chat`` (its slots, retries and counters) and are stored when they succeed.
     """
 
     def __init__(self, inner: ChatBackend, directory: str | os.PathLike[str]) -> None:

@@ -222,7 +222,7 @@ def test_bad_arguments() -> None:
 
 
 def test_survives_a_new_event_loop_per_batch(chat_server_kit: Any) -> None:
-    """Stages may call asyncio.run once per batch: session and semaphore follow the loop."""
+    """Stages may call asyncio.run once per batch: session and call slots follow the loop."""
     llm = OpenAIBackend("m", "http://127.0.0.1:9/v1", api_key_env=None, concurrency=2)
 
     async def one_batch() -> list[str]:
