@@ -6,7 +6,7 @@ busy, arrival order makes the run's last candidates queue behind the final steps
 the others, so the run ends with a stretch of half-empty slots while those chains finish.
 Serving the calls with the most steps still to go first (Hu's rule for chains) keeps the
 slots full until the work runs out: at concurrency 64 against a 50 ms stand-in server, the
-stretch after the slots stop being full went from ~210 ms to ~110 ms (``bench/README.md``).
+stretch after the slots stop being full went from ~210 ms to ~110-150 ms (``bench/README.md``).
 With one priority for all, :class:`Slots` behaves as the semaphore it replaces.
 """
 
