@@ -145,7 +145,7 @@ class Curator:
         return found
 
     async def call(self, agent: str, request: ChatRequest, trace: dict[str, Any],
-                   steps_left: int = 1) -> agents.AgentOutput:
+                   steps_left: int) -> agents.AgentOutput:
         """The agent's answer: from the journal when there, else from the backend (journaled).
 
         ``steps_left`` (this call's step and those after it in the candidate's chain) is the
