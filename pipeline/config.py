@@ -337,11 +337,14 @@ class JudgeTrainConfig(StageConfig):
     register_as: str = "zhufu-judge"
 
 
-RewardName = Literal["judge", "rm", "format", "length", "repetition"]
+RewardName = Literal["judge", "rm", "format", "length", "repetition", "variety"]
 
 
 class RewardSpec(Strict):
-    name: RewardName
+    name: RewardName = Field(description="judge / rm: a judge or reward model (model); "
+                             "format, length, repetition, variety: rules in [0, 1] "
+                             "(zhufu.pipeline.rewards; variety: against one closing line "
+                             "pasted onto answers for many queries).")
     weight: float = Field(1.0, ge=0)
     model: str | None = Field(None, description="judge / rm: path or models:/ URI.")
     guard: bool | None = Field(None, description="rm: score text that is not a greeting (the "

@@ -26,6 +26,10 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
     rows.append(("readable share", *(f"{p['readable_share']:.0%}" for p in policies)))
     if all("wrong_occasion_share" in p for p in policies):
         rows.append(("wrong occasion", *(f"{p['wrong_occasion_share']:.0%}" for p in policies)))
+    if all("repeated_closing" in p for p in policies):
+        rows.append(("most repeated closing line", *(
+            f"{p['repeated_closing']['share']:.0%} ({p['repeated_closing']['queries']} queries)"
+            for p in policies)))
     return rows
 
 

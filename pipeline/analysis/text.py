@@ -84,3 +84,26 @@ def emojis(text: str) -> list[str]:
 def char_ngrams(text: str, n: int) -> list[str]:
     han = "".join(HAN.findall(text))
     return [han[i : i + n] for i in range(len(han) - n + 1)]
+
+
+#: A closing sentence shorter than this (Chinese characters) is too short to call a line.
+MIN_LINE_CHARS = 4
+
+
+def closing_line(text: str) -> str:
+    """The Chinese characters of the last sentence that has at least four of them, else "".
+
+    >>> closing_line("宝贝，生日快乐！愿你永远有人陪，永远有梦追。")
+    '愿你永远有人陪永远有梦追'
+    >>> closing_line("生日快乐！")
+    '生日快乐'
+    >>> closing_line("好！")
+    ''
+    """
+    for mark in SENTENCE_END:
+        text = text.replace(mark, "。")
+    for sentence in reversed(text.split("。")):
+        han = "".join(HAN.findall(sentence))
+        if len(han) >= MIN_LINE_CHARS:
+            return han
+    return ""

@@ -49,8 +49,11 @@ class Side:
         return {**out, **self.extra}
 
     def summary(self) -> dict[str, object]:
-        """Mean scores, mean length, the readable share (the reward-hacking check) and the
-        share naming a wrong occasion (:mod:`~zhufu.pipeline.evaluation.occasion`)."""
+        """Mean scores, mean length, the readable share (the reward-hacking check), the
+        share naming a wrong occasion (:mod:`~zhufu.pipeline.evaluation.occasion`) and the
+        closing line repeated across the most queries (:mod:`~zhufu.pipeline.evaluation.
+        closings`)."""
+        from zhufu.pipeline.evaluation.closings import repeated_closing
         from zhufu.pipeline.evaluation.occasion import wrong_occasion_share
         from zhufu.pipeline.evaluation.readable import readability
 
@@ -65,6 +68,7 @@ class Side:
             "readable_share": sum(v.ok for v in verdicts) / len(verdicts),
             "unreadable_rules": dict(sorted(failed.items())),
             "wrong_occasion_share": wrong, "occasion_samples": counted,
+            "repeated_closing": repeated_closing(self.queries, self.responses),
             "samples": len(self.responses),
         }
         if self.rm is not None:

@@ -246,6 +246,10 @@ def make_reward(spec: RewardSpec) -> Callable[..., Any]:
             raise ConfigError("rewards: 'rm' needs 'model' (a path or models:/zhufu-reward@…)")
         # a missing model fails here; the guard vetoes degenerate text (rewards/guard.py)
         return rm_reward(str(resolve_model(spec.model)), guard=spec.guard is not False)
+    if spec.name == "variety":  # remembers recent completions: one per GRPO run
+        from zhufu.pipeline.rewards.variety import VarietyReward
+
+        return VarietyReward()
     from zhufu.pipeline.rewards.rules import RULE_REWARDS
 
     return RULE_REWARDS[spec.name]

@@ -73,7 +73,7 @@ def test_schema_keeps_types_enums_bounds_and_required() -> None:
     reward = props["rewards"]["items"]
     assert reward["required"] == ["name"]
     assert reward["properties"]["name"]["enum"] == ["judge", "rm", "format", "length",
-                                                    "repetition"]
+                                                    "repetition", "variety"]
     assert props["preset"]["nullable"] is True
     assert props["rewards"]["minItems"] == 1
     assert props["resources"]["properties"]["gpus"]["maximum"] == 16

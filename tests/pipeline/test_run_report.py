@@ -90,6 +90,10 @@ def test_summary_rows_one_column_per_policy() -> None:
     report["policies"]["sft"]["wrong_occasion_share"] = 0.3
     report["policies"]["grpo"]["wrong_occasion_share"] = 0.125
     assert ("wrong occasion", "30%", "12%") in summary_rows(report)
+    report["policies"]["sft"]["repeated_closing"] = {"line": "a", "queries": 4, "share": 0.04}
+    report["policies"]["grpo"]["repeated_closing"] = {"line": "b", "queries": 16, "share": 0.14}
+    assert ("most repeated closing line", "4% (4 queries)", "14% (16 queries)"
+            ) in summary_rows(report)
 
 
 

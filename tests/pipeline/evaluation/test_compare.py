@@ -71,6 +71,8 @@ def test_compare_cli_tiny_against_itself(tmp_path: Path) -> None:
     assert a["readable_share"] == b["readable_share"] and 0 <= a["readable_share"] <= 1
     assert a["wrong_occasion_share"] == b["wrong_occasion_share"]
     assert 0 <= a["wrong_occasion_share"] <= 1 and 0 <= a["occasion_samples"] <= 6
+    assert a["repeated_closing"] == b["repeated_closing"]
+    assert 0 <= a["repeated_closing"]["share"] <= 1 and a["repeated_closing"]["queries"] <= 3
     assert set(a["judge"]) == {"language_quality", "creativity", "emotional_resonance",
                                "cultural_appropriateness", "content_richness"}
     assert len(data["samples"]) == 12
