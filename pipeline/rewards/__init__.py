@@ -1,6 +1,8 @@
 """Reward functions for GRPO, each a plain ``(prompts, completions, **kwargs) -> list[float]``.
 
 - :mod:`.rules`: format, length and repetition rules in [0, 1];
+- :mod:`.variety`: opt-in, against one closing line pasted onto answers for many queries
+  (it remembers recent completions, so each GRPO run builds its own);
 - :mod:`.judge_reward`: the trained judge (overall score mapped to [0, 1], or its verdict);
 - :mod:`.rm`: a trained reward model (local dir or MLflow URI) — ``rm_reward(spec)``, and
   ``score_texts`` for scoring (query, response) pairs directly; ``rm_reward`` applies

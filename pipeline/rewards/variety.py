@@ -60,6 +60,7 @@ class VarietyReward:
         return sum(seen_line == line for seen_line in others) / max(len(others), self.min_others)
 
     def value(self, query: str, line: str) -> float:
+        """1 up to ``floor``, falling linearly to 0 at ``ceiling``; 1 for no closing line."""
         if not line:
             return 1.0
         over = (self.share(query, line) - self.floor) / (self.ceiling - self.floor)
