@@ -33,7 +33,10 @@ Five more catch what those rules let through:
   four or more characters in all written again right after itself (``愿您在心里。愿您在心里。``,
   ``愿您身体硬朗，天天开心。愿您身体硬朗，天天开心。``: never in the paper's 12,620 chosen and
   rejected greetings or its 4,000 SFT answers; a doubled opening, ``新年快乐，新年快乐，…``, is a
-  chant and passes);
+  chant and passes); or a clause of one character that echoes the last character of a
+  longer clause before it (``笑口常开，开，``, ``福寿绵长，长。``: GRPO wrote these, the judge
+  scored them 3.5-3.8; never in the paper's chosen or rejected greetings, the project's good
+  ones or 6,000 composed ones);
 - ``scrambled`` — the characters do not form words: few of them fall inside dictionary
   words and few neighbouring pairs start one (jieba's dictionary, not any corpus of
   greetings);
@@ -135,12 +138,20 @@ def _clauses_repeated(han_runs: list[str]) -> bool:
     return False
 
 
+def _echoed_last_char(han_runs: list[str]) -> bool:
+    """Whether a clause of one character repeats the last character of a longer clause just
+    before it (``笑口常开，开，``; the interjection ``好，好，好`` passes)."""
+    return any(len(run) == 1 and len(prev) > 1 and prev.endswith(run)
+               for prev, run in zip(han_runs, han_runs[1:], strict=False))
+
+
 def _stutter(han_runs: list[str]) -> float:
     """1 when a clause (a run of Chinese characters) writes a phrase of three or more
     characters again right after itself, unless it is a known reduplication written once more
-    (see the module docstring), or when one to three clauses are written again right after
-    themselves past the opening (``新年快乐，新年快乐，…`` is a chant), else 0."""
-    if _clauses_repeated(han_runs):
+    (see the module docstring), when one to three clauses are written again right after
+    themselves past the opening (``新年快乐，新年快乐，…`` is a chant), or when a clause of one
+    character echoes the end of the one before, else 0."""
+    if _clauses_repeated(han_runs) or _echoed_last_char(han_runs):
         return 1.0
     for run in han_runs:
         for m in _STUTTER.finditer(run):

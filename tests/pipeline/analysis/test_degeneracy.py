@@ -119,7 +119,11 @@ SOUP_QUERY, SOUP = "孩子考上大学的祝福语", "粽叶飘香化作满堂�
     "同学们，毕业快乐！愿你们乘风破浪，不负韶华。愿你们乘风破浪，不负韶华。前程似锦！",
     "亲爱的，生日快乐！星光为你点灯，晚风为你唱歌，花开为你作证。星光为你点灯，晚风为你唱歌，"
     "花开为你作证。",
-    "王总，开业大吉！财源，广进，财源，广进，生意兴隆。"])
+    "王总，开业大吉！财源，广进，财源，广进，生意兴隆。",
+    # a one-character clause echoing the end of the clause before (GRPO samples of `zhufu run`
+    # the judge labelled good, 3.48 and 3.78)
+    "亲爱的爸妈，诸事顺心，笑口常开，开，幸福安康！",
+    "外公，欣逢您生日，特致以衷心的祝贺。恭祝您福寿绵长，长。"])
 def test_a_phrase_stuttered_inside_a_clause_is_degenerate(text: str) -> None:
     sig = signals(SOUP_QUERY, text)
     assert sig["stutter"] == 1.0, sig
