@@ -15,6 +15,7 @@ HAN = re.compile(r"[\u4e00-\u9fff]")
 HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 CLAUSE_SPLIT = re.compile(r"[，,。！!？?；;：:、\n…~～]+")
 SENTENCE_END = "。！？!?…~～"
+SENTENCE_SPLIT = re.compile(f"[{SENTENCE_END}]")
 EMOJI = re.compile(
     "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d\u2190-\u21ff\u2300-\u23ff]"
 )
@@ -100,9 +101,7 @@ def closing_line(text: str) -> str:
     >>> closing_line("好！")
     ''
     """
-    for mark in SENTENCE_END:
-        text = text.replace(mark, "。")
-    for sentence in reversed(text.split("。")):
+    for sentence in reversed(SENTENCE_SPLIT.split(text)):
         han = "".join(HAN.findall(sentence))
         if len(han) >= MIN_LINE_CHARS:
             return han

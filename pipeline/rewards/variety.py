@@ -32,7 +32,7 @@ sees its own completions) and starts empty on a resume.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,7 +41,10 @@ from zhufu.pipeline.rewards.rm import message_text
 
 
 class VarietyReward:
-    """``VarietyReward()(prompts, completions, query=[...]) -> list[float]`` in [0, 1]."""
+    """``VarietyReward()(prompts, completions, query=[...]) -> list[float]`` in [0, 1].
+
+    A share is taken over at least ``min_others`` answers, so a short memory (the first
+    steps) cannot make a line look common."""
 
     __name__ = "variety"
 
@@ -52,23 +55,26 @@ class VarietyReward:
         self.floor, self.ceiling, self.min_others = floor, ceiling, min_others
         self._seen: deque[tuple[str, str]] = deque(maxlen=window)
 
-    def share(self, query: str, line: str) -> float:
-        """The share of remembered completions for other queries that close with ``line``
-        (over at least ``min_others`` of them, so a short memory cannot make a line look
-        common)."""
-        others = [seen_line for seen_query, seen_line in self._seen if seen_query != query]
-        return sum(seen_line == line for seen_line in others) / max(len(others), self.min_others)
-
-    def value(self, query: str, line: str) -> float:
-        """1 up to ``floor``, falling linearly to 0 at ``ceiling``; 1 for no closing line."""
-        if not line:
-            return 1.0
-        over = (self.share(query, line) - self.floor) / (self.ceiling - self.floor)
-        return 1.0 - min(1.0, max(0.0, over))
-
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kw: Any
                  ) -> list[float]:
         queries = [str(q) for q in (kw.get("query") or [message_text(p) for p in prompts])]
         lines = [closing_line(message_text(c)) for c in completions]
         self._seen.extend(zip(queries, lines, strict=True))
-        return [self.value(q, line) for q, line in zip(queries, lines, strict=True)]
+        # counted once per call: a line's uses for other queries = all its uses minus this
+        # query's, over the remembered answers to other queries
+        by_line = Counter(line for _, line in self._seen)
+        by_pair = Counter(self._seen)
+        by_query = Counter(query for query, _ in self._seen)
+        remembered = len(self._seen)
+        return [self.value((by_line[line] - by_pair[query, line])
+                           / max(remembered - by_query[query], self.min_others), line)
+                for query, line in zip(queries, lines, strict=True)]
+
+    def value(self, share: float, line: str) -> float:
+        """1 while ``share`` (of the remembered answers to other queries closing with
+        ``line``) is at most ``floor``, falling linearly to 0 at ``ceiling``; 1 for no
+        closing line."""
+        if not line:
+            return 1.0
+        over = (share - self.floor) / (self.ceiling - self.floor)
+        return 1.0 - min(1.0, max(0.0, over))
